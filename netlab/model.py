@@ -1,0 +1,135 @@
+"""The validated lab: typed, frozen values the later stages read and never change."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv4Network
+from types import MappingProxyType
+from typing import Any, Mapping
+
+KUBEADM_API_VERSIONS = ("kubeadm.k8s.io/v1beta4", "kubeadm.k8s.io/v1beta3")
+LAB_API_VERSION = "netlab/v1alpha1"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+CALICO_IP_ANNOTATION = "cni.projectcalico.org/ipAddrs"
+
+
+class Backend(StrEnum):
+    VXLAN = "vxlan"
+    HOST_GW = "host-gw"
+
+
+class Protocol(StrEnum):
+    TCP = "TCP"
+    UDP = "UDP"
+    SCTP = "SCTP"
+
+
+def frozen_map(items: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    return MappingProxyType(dict(items or {}))
+
+
+@dataclass(frozen=True)
+class Networking:
+    """kubeadm ClusterConfiguration.networking, with kubeadm's defaults filled in."""
+
+    pod_subnet: IPv4Network
+    service_subnet: IPv4Network = IPv4Network("10.96.0.0/12")
+    dns_domain: str = "cluster.local"
+
+    @property
+    def kubernetes_service_ip(self) -> IPv4Address:
+        return self.service_subnet.network_address + 1
+
+    @property
+    def dns_service_ip(self) -> IPv4Address:
+        return self.service_subnet.network_address + 10
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    rack: str | None = None
+    pod_cidr: IPv4Network | None = None
+
+
+@dataclass(frozen=True)
+class VxlanOptions:
+    """flannel's vxlan backend settings (pkg/backend/vxlan)."""
+
+    vni: int = 1
+    port: int = 8472
+    direct_routing: bool = False
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    name: str
+    backend: Backend
+    nodes: tuple[NodeSpec, ...]
+    underlay_subnet: IPv4Network = IPv4Network("10.250.0.0/16")
+    underlay_mtu: int = 1500
+    vxlan: VxlanOptions = VxlanOptions()
+
+
+@dataclass(frozen=True)
+class ContainerPort:
+    container_port: int
+    protocol: Protocol = Protocol.TCP
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    command: tuple[str, ...] = ()
+    ports: tuple[ContainerPort, ...] = ()
+
+    @property
+    def is_responder(self) -> bool:
+        """No command: netlab runs its built-in responder on the declared ports."""
+        return not self.command
+
+
+@dataclass(frozen=True)
+class Namespace:
+    name: str
+    labels: Mapping[str, str] = field(default_factory=frozen_map)
+
+
+@dataclass(frozen=True)
+class Pod:
+    name: str
+    namespace: str
+    node: str
+    labels: Mapping[str, str] = field(default_factory=frozen_map)
+    containers: tuple[Container, ...] = ()
+    pinned_ip: IPv4Address | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def named_port(self, name: str, protocol: Protocol) -> int | None:
+        for container in self.containers:
+            for port in container.ports:
+                if port.name == name and port.protocol == protocol:
+                    return port.container_port
+        return None
+
+
+@dataclass(frozen=True)
+class LabFile:
+    """Everything one lab file declares."""
+
+    source: str
+    networking: Networking
+    lab: LabSpec
+    namespaces: tuple[Namespace, ...]
+    pods: tuple[Pod, ...]
+    policies: tuple[Any, ...] = ()  # netlab.policy.model.NetworkPolicy
+
+    def namespace(self, name: str) -> Namespace | None:
+        for ns in self.namespaces:
+            if ns.name == name:
+                return ns
+        return None
