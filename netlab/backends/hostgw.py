@@ -1,0 +1,15 @@
+"""flannel's host-gw backend (pkg/backend/hostgw): a route per remote node, no tunnel."""
+from __future__ import annotations
+
+from ..ipam import Allocation, NodeAlloc
+from ..model import LabFile
+from ..steps import Route, Step
+
+
+def route_to(remote: NodeAlloc) -> Route:
+    from ..plan import NODE_UPLINK
+    return Route(remote.pod_cidr, NODE_UPLINK, via=remote.underlay_ip)
+
+
+def node_steps(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> list[Step]:
+    return [route_to(remote) for remote in alloc.nodes.values() if remote.name != node.name]

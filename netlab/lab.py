@@ -1,0 +1,287 @@
+"""The orchestrator: every stage of `up` and `down`, top to bottom.
+
+load → allocate → plan → check the kernel → apply (create what is missing, rebuild what
+changed, remove what is gone) → start containers → record state.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import backends, ipam, netns, plan, procs, state
+from .apply import Kernel, probe_link_kinds
+from .errors import KernelFeatureMissing, NetlabError, PrivilegeError
+from .inventory import Mark, owned
+from .model import LabFile
+from .plan import NetnsPlan, Plan, Role
+
+CAP_NET_ADMIN, CAP_SYS_ADMIN = 12, 21
+
+
+@dataclass
+class Timings:
+    stages: list[tuple[str, float]] = field(default_factory=list)
+    _t: float = field(default_factory=time.perf_counter)
+
+    def mark(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.stages.append((stage, now - self._t))
+        self._t = now
+
+
+@dataclass
+class UpResult:
+    plan: Plan
+    created: int
+    removed: int
+    kept: int
+    started: int
+    timings: Timings
+
+
+def require_privileges(command: str) -> None:
+    caps = 0
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                caps = int(line.split()[1], 16)
+    except OSError:
+        pass
+    missing = [name for bit, name in ((CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN"))
+               if not caps & (1 << bit)]
+    if missing:
+        raise PrivilegeError(f"`netlab {command}` needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN); "
+                             f"missing {', '.join(missing)}: run it with sudo, or in a --privileged container")
+
+
+def make_plan(lab: LabFile) -> Plan:
+    return plan.build(lab, ipam.allocate(lab))
+
+
+def check_kernel(lab: LabFile) -> None:
+    """Fail before anything is built when the kernel lacks a link kind the lab needs."""
+    missing = probe_link_kinds(backends.required_link_kinds(lab))
+    if missing:
+        raise KernelFeatureMissing(
+            f"this kernel cannot create {', '.join(missing)} links, which backend "
+            f"{lab.lab.backend.value!r} needs (CONFIG_{missing[0].upper()} is off or its module is "
+            "missing); nothing was created — choose another backend or load the module")
+
+
+def up(lab: LabFile, progress=None) -> UpResult:
+    timings = Timings()
+    the_plan = make_plan(lab)
+    timings.mark("plan")
+    require_privileges("up")
+    check_kernel(lab)
+    timings.mark("kernel check")
+    name = lab.lab.name
+    with state.locked(name), Kernel() as kernel:
+        old = state.load(name) or {}
+        existing = owned(kernel, name)
+        keep = _kept(the_plan, old, existing)
+        fresh_lab = not existing
+        remove = [ns for ns in existing if ns not in keep]
+        create = [ns for ns in the_plan.namespaces if ns.name not in keep]
+        timings.mark("inventory")
+        _stop_containers(name, old, remove, existing)
+        for ns_name in reversed(remove):
+            kernel.release(ns_name)
+            netns.unpublish(ns_name)
+        timings.mark("remove changed")
+        record = _record(lab, the_plan, old, keep, status="building")
+        record["pending"] = [ns.name for ns in create]
+        state.save(name, record)
+        try:
+            _build(kernel, the_plan, create, progress)
+            timings.mark("build namespaces")
+            started = _start_containers(kernel, the_plan, record)
+            timings.mark("start containers")
+        except BaseException as err:
+            if fresh_lab:
+                _rollback(kernel, name, record)
+                if isinstance(err, NetlabError):
+                    raise NetlabError(f"{err}\nnetlab up rolled back: nothing of lab {name!r} is left") from err
+            else:
+                record["status"] = "failed"
+                state.save(name, record)
+                if isinstance(err, NetlabError):
+                    raise NetlabError(f"{err}\nlab {name!r} is partly converged: fix the cause and run "
+                                      f"`netlab up` again, or remove it with `netlab down --name {name}`") from err
+            raise
+        record = _record(lab, the_plan, record, {ns.name for ns in the_plan.namespaces}, status="ready")
+        state.save(name, record)
+        timings.mark("record state")
+    return UpResult(the_plan, len(create), len(remove), len(keep), started, timings)
+
+
+def _kept(the_plan: Plan, old: dict, existing: dict[str, Mark]) -> set[str]:
+    """Namespaces left as they are: present, marked, planned the same, and on kept parents."""
+    recorded = {n: v.get("fingerprint") for n, v in old.get("namespaces", {}).items()}
+    keep: set[str] = set()
+    for ns in the_plan.namespaces:   # parents come before children in plan order
+        if ns.name not in existing or recorded.get(ns.name) != ns.fingerprint:
+            continue
+        if ns.depends_on and ns.depends_on not in keep:
+            continue
+        keep.add(ns.name)
+    return keep
+
+
+def _build(kernel: Kernel, the_plan: Plan, create: list[NetnsPlan], progress) -> None:
+    lab = the_plan.lab.lab.name
+    for ns in create:
+        kernel.create(ns.name, Mark(lab, ns.role.value, ns.subject).text())
+        kernel.apply(ns.name, ns.steps)
+        if ns.role is Role.POD:
+            kernel.release(ns.name)   # a pod is finished once built; keep fds low on big labs
+        if progress:
+            progress()
+
+
+def _start_containers(kernel: Kernel, the_plan: Plan, record: dict) -> int:
+    lab = the_plan.lab.lab.name
+    started = 0
+    logs = state.lab_dir(lab) / "logs"
+    for pod_rec in record["pods"]:
+        ns = the_plan.find(Role.POD, f"{pod_rec['namespace']}/{pod_rec['name']}")
+        if ns is None or not ns.containers:
+            continue
+        running = {c["container"]: procs.ProcRecord(**c) for c in pod_rec.get("containers", [])}
+        todo = [run for run in ns.containers if not (run.name in running and procs.alive(running[run.name]))]
+        if not todo:
+            continue
+        logs.mkdir(parents=True, exist_ok=True)
+        workdir = state.lab_dir(lab) / "pods" / f"{pod_rec['namespace']}.{pod_rec['name']}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        fd = netns.open_ns(ns.name)
+        try:
+            for run in todo:
+                argv = list(run.argv) or procs.responder_argv(pod_rec["name"], run.ports)
+                log = str(logs / f"{pod_rec['namespace']}.{pod_rec['name']}.{run.name}.log")
+                try:
+                    rec = procs.spawn(fd, lab, ns.subject, run.name, argv, log, str(workdir))
+                except OSError as err:
+                    raise NetlabError(f"pod {ns.subject}: container {run.name!r} could not start "
+                                      f"`{' '.join(argv)}`: {err.strerror or err}") from err
+                running[run.name] = rec
+                started += 1
+        finally:
+            os.close(fd)
+        pod_rec["containers"] = [r.to_json() for r in running.values()]
+    return started
+
+
+def _stop_containers(lab: str, old: dict, names: list[str], existing: dict[str, Mark]) -> None:
+    """Stop the containers of the namespaces in `names`: recorded ones, and any the kernel shows."""
+    if not names:
+        return
+    subjects = {existing[n].subject for n in names if n in existing}
+    records = [procs.ProcRecord(**c) for pod in old.get("pods", [])
+               if f"{pod['namespace']}/{pod['name']}" in subjects for c in pod.get("containers", [])]
+    inodes = {ino for ino in (netns.inode(n) for n in names) if ino}
+    records += procs.find_lab_processes(lab, inodes)
+    procs.stop(records)
+
+
+def _rollback(kernel: Kernel, lab: str, record: dict) -> None:
+    existing = owned(kernel, lab)
+    _stop_containers(lab, record, list(existing), existing)
+    kernel.close()
+    for ns_name in reversed(list(existing)):
+        netns.unpublish(ns_name)
+    _remove_placeholders(record)
+    state.remove(lab)
+
+
+def _remove_placeholders(record: dict) -> None:
+    """A crash between creating /run/netns/NAME and mounting on it leaves an empty file."""
+    for name in record.get("pending", []):
+        try:
+            fd = os.open(netns.path(name), os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            placeholder = not netns.is_nsfs(fd) and os.fstat(fd).st_size == 0
+        finally:
+            os.close(fd)
+        if placeholder:
+            os.unlink(netns.path(name))
+
+
+def _record(lab: LabFile, the_plan: Plan, old: dict, done: set[str], status: str) -> dict:
+    """The state record: what the lab is, and which namespaces are built as planned."""
+    alloc = the_plan.alloc
+    old_pods = {f"{p['namespace']}/{p['name']}": p for p in old.get("pods", [])}
+    nodes = [{
+        "name": n.name, "netns": plan.node_netns(lab.lab.name, n.name), "podCIDR": str(n.pod_cidr),
+        "underlayIP": str(n.underlay_ip), "rack": n.rack.name,
+        "subnetEnv": plan.subnet_env(lab, n, the_plan.mtu)} for n in alloc.nodes.values()]
+    pods = []
+    for pod in lab.pods:
+        ns_name = plan.pod_netns(lab.lab.name, pod)
+        previous = old_pods.get(pod.key, {})
+        pods.append({
+            "name": pod.name, "namespace": pod.namespace, "node": pod.node, "ip": str(alloc.pod_ips[pod.key]),
+            "netns": ns_name, "labels": dict(pod.labels),
+            "containers": previous.get("containers", []) if ns_name in done else []})
+    return {
+        "name": lab.lab.name, "backend": lab.lab.backend.value, "source": os.path.abspath(lab.source)
+        if not lab.source.startswith("<") else lab.source,
+        "status": status, "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "mtu": the_plan.mtu,
+        "networking": {"podSubnet": str(lab.networking.pod_subnet),
+                       "serviceSubnet": str(lab.networking.service_subnet),
+                       "dnsDomain": lab.networking.dns_domain},
+        "underlay": {"subnet": str(lab.lab.underlay_subnet), "mtu": lab.lab.underlay_mtu,
+                     "netns": plan.vpc_netns(lab.lab.name)},
+        "namespaces": {ns.name: {"role": ns.role.value, "subject": ns.subject, "fingerprint": ns.fingerprint}
+                       for ns in the_plan.namespaces if ns.name in done},
+        "nodes": nodes, "pods": pods,
+    }
+
+
+@dataclass
+class DownResult:
+    lab: str
+    removed: int
+    stopped: int
+    left_alone: list[str]
+
+
+def down(lab_name: str) -> DownResult:
+    """Remove every namespace and container of lab `lab_name` that the kernel proves is netlab's."""
+    require_privileges("down")
+    with state.locked(lab_name), Kernel() as kernel:
+        record = state.load(lab_name) or {}
+        existing = owned(kernel, lab_name)
+        lookalikes = [n for n in netns.listed() if n.startswith(f"{lab_name}.") and n not in existing]
+        records = [procs.ProcRecord(**c) for pod in record.get("pods", []) for c in pod.get("containers", [])]
+        inodes = {ino for ino in (netns.inode(n) for n in existing) if ino}
+        records += procs.find_lab_processes(lab_name, inodes)
+        live = [r for r in records if procs.alive(r)]
+        procs.stop(records)
+        kernel.close()
+        for ns_name in reversed(list(existing)):
+            netns.unpublish(ns_name)
+        _remove_placeholders(record)
+        lookalikes = [n for n in lookalikes if os.path.exists(netns.path(n))]
+        state.remove(lab_name)
+    return DownResult(lab_name, len(existing), len({r.pid for r in live}), lookalikes)
+
+
+def all_lab_names() -> list[str]:
+    """Labs known from state files or from marked namespaces (state may be gone)."""
+    names = set(state.labs())
+    if os.geteuid() == 0 and os.path.isdir(netns.NETNS_DIR):
+        with Kernel() as kernel:
+            names.update(mark.lab for mark in owned(kernel, None).values())
+    return sorted(names)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr)

@@ -1,0 +1,151 @@
+"""Named network namespaces, created and entered in-process (unshare/setns via libc).
+
+A namespace is made the way `ip netns add` makes one, without forking: the calling
+thread unshares its network namespace, the new one is bind-mounted on /run/netns/NAME,
+and the thread returns to where it was. Python 3.11 has no os.setns, hence ctypes.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+NETNS_DIR = "/run/netns"
+CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+MS_REC = 16384
+MS_SHARED = 1 << 20
+MNT_DETACH = 2
+NSFS_MAGIC = 0x6E736673
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str, name: str = "") -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}", name or None)
+
+
+def path(name: str) -> str:
+    return os.path.join(NETNS_DIR, name)
+
+
+def _prepare_dir() -> None:
+    """Make /run/netns a shared mount point, as iproute2 does, so mounts propagate."""
+    os.makedirs(NETNS_DIR, exist_ok=True)
+    if _libc.mount(b"", NETNS_DIR.encode(), b"none", MS_SHARED | MS_REC, None) == 0:
+        return
+    if ctypes.get_errno() != errno.EINVAL:
+        _check(-1, "mount --make-shared " + NETNS_DIR)
+    _check(_libc.mount(NETNS_DIR.encode(), NETNS_DIR.encode(), b"none", MS_BIND | MS_REC, None),
+           "mount --bind " + NETNS_DIR)
+    _check(_libc.mount(b"", NETNS_DIR.encode(), b"none", MS_SHARED | MS_REC, None),
+           "mount --make-shared " + NETNS_DIR)
+
+
+class Switcher:
+    """Moves the calling thread between namespaces and always back to its own."""
+
+    def __init__(self) -> None:
+        self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        self._dir_ready = False
+
+    def close(self) -> None:
+        if self.home >= 0:
+            os.close(self.home)
+            self.home = -1
+
+    def go_home(self) -> None:
+        _check(_libc.setns(self.home, CLONE_NEWNET), "setns back to the original namespace")
+
+    @contextmanager
+    def inside(self, fd: int) -> Iterator[None]:
+        _check(_libc.setns(fd, CLONE_NEWNET), "setns")
+        try:
+            yield
+        finally:
+            self.go_home()
+
+    @contextmanager
+    def fresh(self) -> Iterator[int]:
+        """Inside a new, unnamed namespace; yields its fd. Gone when the fd is closed."""
+        _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+        try:
+            fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            yield fd
+        finally:
+            self.go_home()
+
+    def publish(self, fd: int, name: str) -> None:
+        """Bind-mount the namespace `fd` on /run/netns/NAME (EEXIST if the name is taken)."""
+        if not self._dir_ready:
+            _prepare_dir()
+            self._dir_ready = True
+        target = path(name)
+        os.close(os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
+        source = f"/proc/{os.getpid()}/fd/{fd}".encode()
+        if _libc.mount(source, target.encode(), b"none", MS_BIND, None) != 0:
+            code = ctypes.get_errno()
+            os.unlink(target)
+            raise OSError(code, f"mount --bind on {target}: {os.strerror(code)}", name)
+
+
+def open_ns(name: str) -> int:
+    """An fd of the named namespace; FileNotFoundError if there is none."""
+    fd = os.open(path(name), os.O_RDONLY | os.O_CLOEXEC)
+    if not is_nsfs(fd):
+        os.close(fd)
+        raise FileNotFoundError(errno.ENOENT, "not a network namespace", path(name))
+    return fd
+
+
+def is_nsfs(fd: int) -> bool:
+    """True when fd is a namespace (nsfs), not an empty placeholder file."""
+    return _statfs_type(fd) == NSFS_MAGIC
+
+
+class _StatFs(ctypes.Structure):
+    _fields_ = [("f_type", ctypes.c_long), ("rest", ctypes.c_byte * 112)]
+
+
+def _statfs_type(fd: int) -> int:
+    buf = _StatFs()
+    if _libc.fstatfs(fd, ctypes.byref(buf)) != 0:
+        return 0
+    return buf.f_type
+
+
+def inode(name: str) -> int | None:
+    try:
+        return os.stat(path(name)).st_ino
+    except OSError:
+        return None
+
+
+def listed() -> list[str]:
+    try:
+        return sorted(os.listdir(NETNS_DIR))
+    except FileNotFoundError:
+        return []
+
+
+def unpublish(name: str) -> None:
+    """Remove /run/netns/NAME: the kernel frees the namespace once nothing holds it."""
+    target = path(name)
+    if _libc.umount2(target.encode(), MNT_DETACH) != 0:
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOENT):   # EINVAL: not mounted (a placeholder)
+            raise OSError(code, f"umount {target}: {os.strerror(code)}", name)
+    try:
+        os.unlink(target)
+    except FileNotFoundError:
+        pass
+
+
+def write_sysctl(key: str, value: str) -> None:
+    """Write /proc/sys/KEY for the namespace the calling thread is in."""
+    with open(f"/proc/sys/{key}", "w") as f:
+        f.write(value)

@@ -1,0 +1,1 @@
+"""NetworkPolicy (networking.k8s.io/v1): model, loader, oracle and nftables compiler, all pure."""

@@ -1,0 +1,143 @@
+"""Container processes: started inside a pod's namespace, stopped only by recorded pid + start time."""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+from . import netns
+
+ENV_LAB = "NETLAB_LAB"          # every container carries its lab, pod and container name
+ENV_POD = "NETLAB_POD"
+ENV_CONTAINER = "NETLAB_CONTAINER"
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@dataclass(frozen=True)
+class ProcRecord:
+    pod: str
+    container: str
+    pid: int
+    start: int      # /proc/PID/stat field 22: clock ticks after boot; tells a reused pid apart
+    log: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def start_time(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2:].split()
+    return int(fields[19])   # field 22 counts from 1 and includes pid and comm
+
+
+def alive(rec: ProcRecord) -> bool:
+    return start_time(rec.pid) == rec.start
+
+
+def spawn(netns_fd: int, lab: str, pod: str, container: str, argv: list[str], log: str,
+          cwd: str) -> ProcRecord:
+    """Start argv inside the namespace `netns_fd`, detached, output appended to `log`."""
+    env = dict(os.environ, **{ENV_LAB: lab, ENV_POD: pod, ENV_CONTAINER: container})
+
+    def enter() -> None:
+        if _libc.setns(netns_fd, netns.CLONE_NEWNET) != 0:
+            os._exit(126)
+
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                cwd=cwd, env=env, start_new_session=True, pass_fds=(netns_fd,),
+                                preexec_fn=enter)
+    start = start_time(proc.pid)
+    # Popen's own bookkeeping would reap the child; keep the pid ours to manage
+    proc.returncode = 0
+    return ProcRecord(pod, container, proc.pid, start or 0, log)
+
+
+def responder_argv(pod: str, ports: tuple[tuple[int, str], ...]) -> list[str]:
+    # run as a file: it needs only the standard library, whatever sys.path the lab has
+    argv = [sys.executable, os.path.join(os.path.dirname(__file__), "responder.py"), "--name", pod]
+    for port, proto in ports:
+        argv += ["--port", f"{port}/{proto}"]
+    return argv
+
+
+def stop(records: list[ProcRecord], grace: float = 2.0) -> None:
+    """SIGTERM each live recorded process (same pid and start time), SIGKILL what remains."""
+    live = [rec for rec in records if alive(rec)]
+    for rec in live:
+        _signal(rec, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while live and time.monotonic() < deadline:
+        _reap()
+        live = [rec for rec in live if alive(rec) and not _zombie(rec.pid)]
+        if live:
+            time.sleep(0.02)
+    for rec in live:
+        _signal(rec, signal.SIGKILL)
+    _reap()
+
+
+def _signal(rec: ProcRecord, sig: int) -> None:
+    if start_time(rec.pid) != rec.start:
+        return
+    try:
+        os.kill(rec.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+        return raw[raw.rfind(b")") + 2:].split()[0] == b"Z"
+    except OSError:
+        return True
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def find_lab_processes(lab: str, inodes: set[int]) -> list[ProcRecord]:
+    """Processes living in one of `inodes` (the lab's namespaces) that carry the lab's marker.
+
+    This is how a deleted state file or a crashed `up` still finds its containers:
+    ownership comes from the kernel (the namespace) and the process's own environment.
+    """
+    found: list[ProcRecord] = []
+    if not inodes:
+        return found
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            if os.stat(f"/proc/{pid}/ns/net").st_ino not in inodes:
+                continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+        except OSError:
+            continue
+        if env.get(ENV_LAB.encode()) != lab.encode():
+            continue
+        start = start_time(pid)
+        if start is not None:
+            found.append(ProcRecord(env.get(ENV_POD.encode(), b"").decode(),
+                                    env.get(ENV_CONTAINER.encode(), b"").decode(), pid, start, ""))
+    return found

@@ -1,0 +1,126 @@
+"""Plan steps: plain data naming one kernel object each, with the `ip` command it equals.
+
+The applier (netlab.apply) is the only code that turns these into netlink requests;
+`describe()` is what `netlab up --dry-run` prints, so a reader can map every object to
+the iproute2 command that would make it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+
+
+@dataclass(frozen=True)
+class Sysctl:
+    key: str     # under /proc/sys, e.g. net/ipv4/ip_forward
+    value: str
+
+    def describe(self) -> str:
+        return f"sysctl -w {self.key.replace('/', '.')}={self.value}"
+
+
+@dataclass(frozen=True)
+class Bridge:
+    name: str
+    mtu: int
+
+    def describe(self) -> str:
+        return f"ip link add {self.name} type bridge mtu {self.mtu}"
+
+
+@dataclass(frozen=True)
+class Veth:
+    """A veth pair made from this namespace, its peer created straight into `peer_netns`."""
+
+    name: str
+    peer: str
+    peer_netns: str
+    mtu: int
+    peer_master: str | None = None
+    hairpin: bool = False
+
+    def describe(self) -> str:
+        text = f"ip link add {self.name} mtu {self.mtu} type veth peer {self.peer} netns {self.peer_netns}"
+        if self.peer_master:
+            text += f"; ip -n {self.peer_netns} link set {self.peer} master {self.peer_master} up"
+        if self.hairpin:
+            text += f"; bridge -n {self.peer_netns} link set dev {self.peer} hairpin on"
+        return text
+
+
+@dataclass(frozen=True)
+class Vxlan:
+    name: str
+    vni: int
+    port: int
+    local: IPv4Address
+    dev: str
+    mtu: int
+    mac: str
+
+    def describe(self) -> str:
+        return (f"ip link add {self.name} address {self.mac} mtu {self.mtu} type vxlan id {self.vni} "
+                f"local {self.local} dev {self.dev} dstport {self.port} nolearning")
+
+
+@dataclass(frozen=True)
+class Up:
+    dev: str
+
+    def describe(self) -> str:
+        return f"ip link set {self.dev} up"
+
+
+@dataclass(frozen=True)
+class Addr:
+    dev: str
+    address: IPv4Interface
+
+    def describe(self) -> str:
+        return f"ip addr add {self.address.with_prefixlen} dev {self.dev}"
+
+
+@dataclass(frozen=True)
+class Route:
+    dst: IPv4Network
+    dev: str
+    via: IPv4Address | None = None
+    onlink: bool = False
+
+    def describe(self) -> str:
+        dst = "default" if self.dst.prefixlen == 0 else str(self.dst)
+        via = f" via {self.via}" if self.via else ""
+        return f"ip route add {dst}{via} dev {self.dev}" + (" onlink" if self.onlink else "")
+
+
+@dataclass(frozen=True)
+class Neigh:
+    dev: str
+    ip: IPv4Address
+    mac: str
+
+    def describe(self) -> str:
+        return f"ip neigh add {self.ip} lladdr {self.mac} dev {self.dev} nud permanent"
+
+
+@dataclass(frozen=True)
+class Fdb:
+    dev: str
+    mac: str
+    dst: IPv4Address
+
+    def describe(self) -> str:
+        return f"bridge fdb add {self.mac} dev {self.dev} dst {self.dst} self permanent"
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something the kernel does by itself, shown in the plan so the picture is complete."""
+
+    text: str
+
+    def describe(self) -> str:
+        return f"# {self.text}"
+
+
+Step = Sysctl | Bridge | Veth | Vxlan | Up | Addr | Route | Neigh | Fdb | Note
