@@ -61,9 +61,13 @@ class Switcher:
     def go_home(self) -> None:
         _check(_libc.setns(self.home, CLONE_NEWNET), "setns back to the original namespace")
 
+    def enter(self, fd: int) -> None:
+        """Move the calling thread into namespace `fd` (go_home() brings it back)."""
+        _check(_libc.setns(fd, CLONE_NEWNET), "setns")
+
     @contextmanager
     def inside(self, fd: int) -> Iterator[None]:
-        _check(_libc.setns(fd, CLONE_NEWNET), "setns")
+        self.enter(fd)
         try:
             yield
         finally:

@@ -141,3 +141,17 @@ def find_lab_processes(lab: str, inodes: set[int]) -> list[ProcRecord]:
             found.append(ProcRecord(env.get(ENV_POD.encode(), b"").decode(),
                                     env.get(ENV_CONTAINER.encode(), b"").decode(), pid, start, ""))
     return found
+
+
+def popen_in(netns_name: str, argv: list[str], **kwargs) -> subprocess.Popen:
+    """Start argv inside the named namespace (for exec, ping, iperf, probes)."""
+    fd = netns.open_ns(netns_name)
+
+    def enter() -> None:
+        if _libc.setns(fd, netns.CLONE_NEWNET) != 0:
+            os._exit(126)
+
+    try:
+        return subprocess.Popen(argv, pass_fds=(fd,), preexec_fn=enter, **kwargs)
+    finally:
+        os.close(fd)
