@@ -129,7 +129,7 @@ def down(ctx, file, lab_name, all_labs):
 def status(ctx, lab_name, as_json):
     """Labs, nodes and pods: IPs, CIDRs, namespaces, containers."""
     def go():
-        console = Console()
+        console = Console() if sys.stdout.isatty() else Console(width=200)
         if lab_name:
             record = targets.load_lab(lab_name)
             if as_json:
@@ -149,7 +149,7 @@ def status(ctx, lab_name, as_json):
     run(ctx, go)
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": True})
 @click.argument("target")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option("--name", "lab_name", help="The lab, when several are up.")

@@ -459,7 +459,7 @@ def _check_pinned_ips(lab: LabFile, got: _Collected, problems: list[Problem]) ->
         cidr = cidrs[pod.node]
         check = checks[pod.key]
         if ip not in cidr:
-            check.error(path, f"pinned IP {ip} is outside node {pod.node!r}'s CIDR {cidr}",
+            check.error(path, f"pinned IP {ip} is outside {cidr}, the CIDR of node {pod.node!r}",
                         f"pick an address in {cidr}, or pin the node's podCIDR")
         elif ip in (cidr.network_address, cidr.network_address + 1, cidr.broadcast_address):
             check.error(path, f"pinned IP {ip} is reserved in {cidr}",

@@ -90,7 +90,10 @@ def _signal(rec: ProcRecord, sig: int) -> None:
     if start_time(rec.pid) != rec.start:
         return
     try:
-        os.kill(rec.pid, sig)
+        if os.getpgid(rec.pid) == rec.pid:
+            os.killpg(rec.pid, sig)   # the container's session: its children go too
+        else:
+            os.kill(rec.pid, sig)
     except ProcessLookupError:
         pass
 

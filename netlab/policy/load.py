@@ -25,13 +25,13 @@ MAX_LABEL_PART = 63
 def parse_network_policy(raw: dict, check: DocChecker) -> NetworkPolicy | None:
     """The policy, or None when any field was wrong (the problems are in `check`)."""
     errors_before = check.errors
-    check.known_keys(raw, "", POLICY_KEYS)
     meta = check.mapping(raw.get("metadata", MISSING), "metadata", required=True)
-    check.known_keys(meta, "metadata", METADATA_KEYS)
     name = check.dns_label(meta.get("name", MISSING), "metadata.name", "policy name")
     namespace = check.dns_label(meta.get("namespace", MISSING), "metadata.namespace", "namespace",
                                 required=False) or "default"
     check.label = f"NetworkPolicy({namespace}/{name})" if name else "NetworkPolicy"
+    check.known_keys(raw, "", POLICY_KEYS)
+    check.known_keys(meta, "metadata", METADATA_KEYS)
     check.labels(meta.get("labels", MISSING), "metadata.labels")
     check.mapping(meta.get("annotations", MISSING), "metadata.annotations")
     spec = check.mapping(raw.get("spec", MISSING), "spec", required=True)
@@ -209,3 +209,23 @@ def _port_value(value: object, path: str, check: DocChecker) -> int | str | None
                     "at most 15 lower-case letters, digits and '-', as in the pod's ports[].name")
         return None
     return value
+
+
+def _policy_types(value: object, path: str, check: DocChecker) -> tuple[PolicyType, ...]:
+    """The listed types; empty when left out, which the caller defaults as the API does."""
+    types: list[PolicyType] = []
+    for i, item in enumerate(check.sequence(value, path)):
+        text = check.string(item, f"{path}[{i}]", required=True)
+        if text is None:
+            continue
+        try:
+            kind = PolicyType(text)
+        except ValueError:
+            check.error(f"{path}[{i}]", f"unknown policy type {text!r}",
+                        "use one of: " + ", ".join(t.value for t in PolicyType))
+            continue
+        if kind in types:
+            check.error(f"{path}[{i}]", f"policy type {text!r} is listed twice", "list each type once")
+            continue
+        types.append(kind)
+    return tuple(types)

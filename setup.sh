@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# netlab's set-up on Debian/Ubuntu, as root. Installs what netlab needs (apt packages, a
+# virtualenv in /opt/netlab, /usr/local/bin/netlab), then runs one job:
+#   sudo bash setup.sh demo    build the default lab and show pods talking across nodes
+#   sudo bash setup.sh test    run the test suite (extra arguments go to pytest)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+venv=${NETLAB_VENV:-/opt/netlab}
+job=${1:-demo}; shift || true
+
+install() {
+  if [ "$(id -u)" != 0 ]; then echo "setup.sh: run it as root (sudo bash setup.sh $job)" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  if [ -z "${NETLAB_SKIP_APT:-}" ]; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends iproute2 iperf3 iperf iputils-ping nftables iptables \
+      procps python3 python3-venv python3-pip >/dev/null
+  fi
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$here[test]"
+  ln -sf "$venv/bin/netlab" /usr/local/bin/netlab
+}
+
+demo() {
+  set -x
+  netlab up
+  netlab status --name demo
+  netlab ping --name demo web db
+  netlab iperf --name demo web db -t 2
+  netlab exec --name demo node-1 -- bridge fdb show dev flannel.1
+  { set +x; } 2>/dev/null
+  echo "The lab stays up: try 'sudo netlab exec web -- ip route', then 'sudo netlab down'."
+}
+
+install
+case "$job" in
+  demo) demo ;;
+  test) cd "$here" && exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@" tests ;;
+  *) echo "usage: sudo bash setup.sh demo|test [pytest args]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,112 @@
+"""Test tiers: unit tests need nothing; tests marked `root` build real namespaces.
+
+Every root test runs with NETLAB_RUN_DIR in a temporary directory, gets lab names
+unique to this run, and the session checks the root namespace is exactly as it was.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.hostsnap import snapshot
+
+IS_ROOT = os.geteuid() == 0
+_counter = itertools.count(1)
+RUN_TAG = f"t{os.getpid() % 10000}"
+
+
+def pytest_collection_modifyitems(config, items):
+    if IS_ROOT:
+        return
+    skip = pytest.mark.skip(reason="needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to build namespaces")
+    for item in items:
+        if "root" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_run_dir(tmp_path_factory):
+    """State under a temporary directory, inherited by every netlab the tests start."""
+    run_dir = tmp_path_factory.mktemp("netlab-run")
+    old = os.environ.get("NETLAB_RUN_DIR")
+    os.environ["NETLAB_RUN_DIR"] = str(run_dir)
+    yield run_dir
+    if old is None:
+        os.environ.pop("NETLAB_RUN_DIR", None)
+    else:
+        os.environ["NETLAB_RUN_DIR"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
+def host_unchanged(request):
+    """The whole suite must leave the root namespace as it found it."""
+    if not IS_ROOT:
+        yield
+        return
+    before = snapshot()
+    yield
+    after = snapshot()
+    changed = {key: (before[key], after[key]) for key in before if before[key] != after[key]}
+    assert not changed, f"the test suite changed the root namespace: {changed}"
+
+
+def lab_name(prefix: str = "lab") -> str:
+    return f"{RUN_TAG}{prefix}{next(_counter)}"[:24]
+
+
+def lab_yaml(name: str, backend: str = "vxlan", nodes: int = 2, pods: str = "", extra_spec: str = "",
+             pod_subnet: str = "172.16.0.0/16") -> str:
+    node_list = "\n".join(f"    - name: node-{i}" for i in range(1, nodes + 1))
+    return textwrap.dedent(f"""\
+        apiVersion: kubeadm.k8s.io/v1beta4
+        kind: ClusterConfiguration
+        networking:
+          podSubnet: "{pod_subnet}"
+          serviceSubnet: "172.18.0.0/20"
+        ---
+        apiVersion: netlab/v1alpha1
+        kind: Lab
+        metadata:
+          name: {name}
+        spec:
+          backend: {backend}
+        """) + extra_spec + "  nodes:\n" + node_list + "\n" + pods
+
+
+def pod_yaml(name: str, node: str, namespace: str = "default", ports: str = "[{containerPort: 80}]",
+             labels: str = "", command: str = "") -> str:
+    container = f"{{name: c, command: {command}}}" if command else f"{{name: c, ports: {ports}}}"
+    return textwrap.dedent(f"""\
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata: {{name: {name}, namespace: {namespace}, labels: {{pod: {name}{', ' + labels if labels else ''}}}}}
+        spec:
+          nodeName: {node}
+          containers: [{container}]
+        """)
+
+
+@pytest.fixture
+def make_lab(tmp_path):
+    """Build labs from YAML text; every one is taken down after the test, whatever happened."""
+    from netlab import lab as lab_ops
+    from netlab import loader
+
+    names: list[str] = []
+
+    def build(text: str):
+        path = Path(tmp_path) / f"lab{len(names)}.yaml"
+        path.write_text(text)
+        labfile = loader.load_file(str(path))
+        names.append(labfile.lab.name)
+        result = lab_ops.up(labfile)
+        return labfile, result, path
+
+    yield build
+    for name in names:
+        lab_ops.down(name)

@@ -1,0 +1,1 @@
+"""NetworkPolicy conformance cases, shared by the unit (oracle) and kernel (probe) tiers."""

@@ -1,0 +1,119 @@
+"""Loading and validation: good files load with kubeadm's defaults; bad ones name every problem."""
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+from pathlib import Path
+
+import pytest
+
+from netlab import loader
+from netlab.errors import InputError
+from netlab.model import Backend, NAMESPACE_NAME_LABEL
+from tests.conftest import lab_yaml, pod_yaml
+
+TOPOLOGIES = sorted((Path(__file__).parents[2] / "topologies").glob("*.yaml"))
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(InputError) as err:
+        loader.load_text(text, "lab.yaml")
+    return [str(p) for p in err.value.problems]
+
+
+def test_default_lab_is_the_seed_config():
+    lab = loader.load_file(None)
+    assert lab.networking.pod_subnet == IPv4Network("172.16.0.0/16")
+    assert lab.networking.service_subnet == IPv4Network("172.18.0.0/20")
+    assert lab.networking.dns_domain == "cluster.local"
+    assert lab.lab.backend is Backend.VXLAN
+    assert [n.name for n in lab.lab.nodes] == ["node-1", "node-2"]
+    assert sorted(p.node for p in lab.pods) == ["node-1", "node-1", "node-2", "node-2"]
+
+
+@pytest.mark.parametrize("path", TOPOLOGIES, ids=lambda p: p.name)
+def test_shipped_topologies_load(path):
+    lab = loader.load_file(str(path))
+    assert lab.lab.nodes
+
+
+def test_kubeadm_defaults_when_fields_are_absent():
+    text = lab_yaml("x").replace('  serviceSubnet: "172.18.0.0/20"\n', "")
+    lab = loader.load_text(text, "f")
+    assert lab.networking.service_subnet == IPv4Network("10.96.0.0/12")
+    assert lab.networking.dns_domain == "cluster.local"
+
+
+def test_v1beta3_is_accepted():
+    lab = loader.load_text(lab_yaml("x").replace("v1beta4", "v1beta3"), "f")
+    assert lab.lab.name == "x"
+
+
+def test_namespaces_get_the_metadata_name_label():
+    text = lab_yaml("x") + "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team, labels: {a: b}}\n" \
+        + pod_yaml("p", "node-1", namespace="other")
+    lab = loader.load_text(text, "f")
+    assert dict(lab.namespace("team").labels) == {"a": "b", NAMESPACE_NAME_LABEL: "team"}
+    assert dict(lab.namespace("other").labels) == {NAMESPACE_NAME_LABEL: "other"}
+
+
+def test_pods_without_node_are_spread_round_robin():
+    text = lab_yaml("x") + "".join(pod_yaml(f"p{i}", "node-1").replace("  nodeName: node-1\n", "")
+                                   for i in range(3))
+    assert [p.node for p in loader.load_text(text, "f").pods] == ["node-1", "node-2", "node-1"]
+
+
+def test_compact_form_generates_nodes_and_pods():
+    text = lab_yaml("x").split("  nodes:")[0] + "  scale: {nodes: 3, podsPerNode: 4}\n"
+    lab = loader.load_text(text, "f")
+    assert [n.name for n in lab.lab.nodes] == ["node-1", "node-2", "node-3"]
+    assert len(lab.pods) == 12 and lab.pods[5].name == "node-2-p2" and lab.pods[5].node == "node-2"
+
+
+def test_calico_annotation_pins_the_pod_ip():
+    text = lab_yaml("x") + pod_yaml("p", "node-1").replace(
+        "labels:", "annotations: {cni.projectcalico.org/ipAddrs: '[\"172.16.0.10\"]'}, labels:")
+    assert str(loader.load_text(text, "f").pods[0].pinned_ip) == "172.16.0.10"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("a: [1\nb: 2\n", "lab.yaml:2: YAML syntax error"),
+    (lab_yaml("x").replace("172.16.0.0/16", "172.16.0.0/33"), "lab.yaml:4: networking.podSubnet: podSubnet '172.16.0.0/33' is not a CIDR"),
+    (lab_yaml("x").replace("172.16.0.0/16", "banana"), "networking.podSubnet: podSubnet 'banana' is not a CIDR"),
+    (lab_yaml("x").replace("172.16.0.0/16", "172.16.0.1/16"), "has host bits set (did you mean 172.16.0.0/16?)"),
+    (lab_yaml("x").replace("172.16.0.0/16", "172.16.0.0/25"), "podSubnet 172.16.0.0/25 is smaller than a node's /24"),
+    (lab_yaml("x").replace('  podSubnet: "172.16.0.0/16"\n', ""), "networking.podSubnet: is required"),
+    (lab_yaml("x", backend="banana"), "lab.yaml:12: Lab(x).spec.backend: unknown backend 'banana'"),
+    (lab_yaml("x").replace("- name: node-2", "- name: node-1"), "duplicate node name 'node-1'"),
+    (lab_yaml("x") + pod_yaml("p", "node-9"), "Pod(default/p).spec.nodeName: unknown node 'node-9' (use one of: node-1, node-2)"),
+    (lab_yaml("x") + pod_yaml("p", "node-1") + pod_yaml("p", "node-2"), "duplicate pod default/p"),
+    (lab_yaml("x") + pod_yaml("P_1", "node-1"), "pod name 'P_1' is not a DNS-1123 label"),
+    (lab_yaml("x" * 30), "lab name 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' is 30 characters long (use at most 24 characters)"),
+    (lab_yaml("x").replace("  backend:", "  backnd:"), "unknown key 'backnd' (did you mean 'backend'?)"),
+    (lab_yaml("x").split("---")[0], "the file has no Lab document"),
+    (lab_yaml("x") + "---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\n", "unknown kind 'Service'"),
+    (lab_yaml("x", nodes=3, pod_subnet="172.16.0.0/23"), "no /24 left in podSubnet 172.16.0.0/23 for node 'node-3'"),
+    (lab_yaml("x", nodes=1) + "".join(pod_yaml(f"p{i}", "node-1") for i in range(254)),
+     "node 'node-1' has no address left in 172.16.0.0/24 for pod default/p253"),
+    (lab_yaml("x") + pod_yaml("p", "node-1").replace("labels:", "annotations: {cni.projectcalico.org/ipAddrs: '[\"172.16.5.10\"]'}, labels:"),
+     "pinned IP 172.16.5.10 is outside 172.16.0.0/24, the CIDR of node 'node-1'"),
+    (lab_yaml("x").replace("    - name: node-2", "    - name: node-2\n      podCIDR: 10.0.0.0/24"),
+     "podCIDR 10.0.0.0/24 is outside podSubnet 172.16.0.0/16"),
+    (lab_yaml("x").replace("- name: node-1", "- name: vpc"), "node name 'vpc' is reserved"),
+], ids=lambda v: v if len(v) < 50 else None)
+def test_bad_input_is_named_with_file_line_and_path(text, expected):
+    found = problems(text)
+    assert any(expected in p for p in found), found
+
+
+def test_every_problem_is_reported_in_one_run():
+    text = lab_yaml("x", backend="banana").replace("- name: node-2", "- name: node-1") \
+        + pod_yaml("p", "node-9") + pod_yaml("Q", "node-1")
+    found = problems(text)
+    assert len(found) == 4, found
+
+
+def test_service_subnet_blocks_are_never_handed_out():
+    text = lab_yaml("x", nodes=2, pod_subnet="172.16.0.0/16").replace("172.18.0.0/20", "172.16.0.0/23")
+    from netlab.ipam import allocate
+    alloc = allocate(loader.load_text(text, "f"))
+    assert [str(n.pod_cidr) for n in alloc.nodes.values()] == ["172.16.2.0/24", "172.16.3.0/24"]
