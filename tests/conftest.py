@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostsnap import snapshot
+from tests.hostsnap import leftovers, snapshot
 
 IS_ROOT = os.geteuid() == 0
 _counter = itertools.count(1)
@@ -42,7 +42,7 @@ def isolated_run_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def host_unchanged(request):
+def host_unchanged(isolated_run_dir):
     """The whole suite must leave the root namespace as it found it."""
     if not IS_ROOT:
         yield
@@ -52,6 +52,10 @@ def host_unchanged(request):
     after = snapshot()
     changed = {key: (before[key], after[key]) for key in before if before[key] != after[key]}
     assert not changed, f"the test suite changed the root namespace: {changed}"
+    left = leftovers(RUN_TAG)
+    assert not left, f"the test suite left these behind: {left}"
+    state_left = list(isolated_run_dir.iterdir()) if isolated_run_dir.exists() else []
+    assert not state_left, f"the test suite left lab state behind: {state_left}"
 
 
 def lab_name(prefix: str = "lab") -> str:

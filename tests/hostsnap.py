@@ -49,5 +49,21 @@ def snapshot() -> dict[str, object]:
         "nft": _run(["nft", "list", "ruleset"]),
         "iptables": "\n".join(l for l in _run(["iptables-save"]).splitlines() if not l.startswith("#")),
         "sysctls": _sysctls(),
-        "netns": sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else [],
     }
+
+
+def leftovers(tag: str) -> list[str]:
+    """Namespaces and lab processes of this test run (labs named tag...) still present."""
+    found = [f"netns {n}" for n in (os.listdir("/run/netns") if os.path.isdir("/run/netns") else [])
+             if n.startswith(tag)]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read()
+        except OSError:
+            continue
+        if f"NETLAB_LAB={tag}".encode() in env:
+            found.append(f"process {entry}")
+    return found
