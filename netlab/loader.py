@@ -30,7 +30,7 @@ class _Collected:
     lab: LabSpec | None = None
     namespaces: list[Namespace] = field(default_factory=list)
     pods: list[tuple[Pod, DocChecker]] = field(default_factory=list)
-    policies: list = field(default_factory=list)
+    policies: list = field(default_factory=list)   # (NetworkPolicy, DocChecker)
     lab_check: DocChecker | None = None
     node_paths: dict[str, str] = field(default_factory=dict)
     scale: dict | None = None  # spec.scale: the compact form's generated nodes and pods
@@ -117,7 +117,11 @@ def _load_document(doc: Document, got: _Collected, problems: list[Problem]) -> N
         _expect_api(check, api, "networking.k8s.io/v1")
         policy = _load_policy(raw, check)
         if policy is not None:
-            got.policies.append(policy)
+            if any(p.key == policy.key for p, _ in got.policies):
+                check.error("metadata.name", f"duplicate NetworkPolicy {policy.key}",
+                            "policy names must be unique in a namespace")
+            else:
+                got.policies.append((policy, check))
     else:
         check.error("kind", f"unknown kind {kind!r}",
                     "netlab reads ClusterConfiguration, Lab, Namespace, Pod and NetworkPolicy")
@@ -129,12 +133,11 @@ def _expect_api(check: DocChecker, api: str, want: str) -> None:
 
 
 def _load_policy(raw: dict, check: DocChecker):
-    try:
-        from .policy.load import parse_network_policy
-    except ImportError:
-        check.error("kind", "NetworkPolicy is not supported by this version of netlab")
-        return None
-    return parse_network_policy(raw, check)
+    from .policy.load import parse_network_policy
+    policy = parse_network_policy(raw, check)
+    if policy is not None:
+        check.label = f"NetworkPolicy({policy.namespace}/{policy.name})"
+    return policy
 
 
 def _load_cluster(raw: dict, check: DocChecker, got: _Collected) -> None:
@@ -396,7 +399,7 @@ def _cross_check(got: _Collected, source: str, problems: list[Problem]) -> LabFi
                                 frozen_map({"app": "scale", "node": f"node-{n}"}), containers))
     if "default" not in namespaces:
         namespaces["default"] = Namespace("default", frozen_map({NAMESPACE_NAME_LABEL: "default"}))
-    labfile = LabFile(source, net, lab, tuple(namespaces.values()), tuple(pods), tuple(got.policies))
+    labfile = LabFile(source, net, lab, tuple(namespaces.values()), tuple(pods), tuple(p for p, _ in got.policies))
     if problems:
         return labfile
     _check_pinned_ips(labfile, got, problems)
