@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import backends, ipam, netns, plan, procs, state
+from . import backends, ipam, limits, netns, plan, procs, state
 from .apply import Kernel, probe_link_kinds
 from .errors import KernelFeatureMissing, NetlabError, PrivilegeError
 from .inventory import Mark, owned
@@ -77,6 +77,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
     the_plan = make_plan(lab)
     timings.mark("plan")
     require_privileges("up")
+    limits.raise_open_files()
     check_kernel(lab)
     timings.mark("kernel check")
     name = lab.lab.name
@@ -256,6 +257,7 @@ class DownResult:
 def down(lab_name: str) -> DownResult:
     """Remove every namespace and container of lab `lab_name` that the kernel proves is netlab's."""
     require_privileges("down")
+    limits.raise_open_files()
     with state.locked(lab_name), Kernel() as kernel:
         record = state.load(lab_name) or {}
         existing = owned(kernel, lab_name)

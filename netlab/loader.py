@@ -405,6 +405,7 @@ def _cross_check(got: _Collected, source: str, problems: list[Problem]) -> LabFi
     _check_pinned_ips(labfile, got, problems)
     if problems:
         return labfile
+    _check_interface_names(labfile, got)
     try:
         ipam.allocate(labfile)
     except ipam.AllocationError as err:
@@ -416,6 +417,19 @@ def _cross_check(got: _Collected, source: str, problems: list[Problem]) -> LabFi
         else:
             lab_check.error("spec", err.message, err.hint)
     return labfile
+
+
+def _check_interface_names(lab: LabFile, got: _Collected) -> None:
+    """Host-side veth names are hashes (as the bridge plugin's): refuse the rare clash on one node."""
+    from .plan import pod_host_veth
+    checks = {pod.key: check for pod, check in got.pods}
+    seen: dict[tuple[str, str], str] = {}
+    for pod in lab.pods:
+        ifname = pod_host_veth(lab.lab.name, pod)
+        other = seen.setdefault((pod.node, ifname), pod.key)
+        if other != pod.key and pod.key in checks:
+            checks[pod.key].error("metadata.name", f"pods {other} and {pod.key} on node {pod.node!r} hash to "
+                                  f"the same interface name {ifname}", "rename one of them")
 
 
 def _check_underlay(lab: LabSpec, net: Networking, check: DocChecker) -> None:

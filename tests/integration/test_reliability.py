@@ -1,0 +1,177 @@
+"""What netlab guarantees: ownership from the kernel, crash safety, locking, isolation, privileges."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from netlab import lab as lab_ops
+from netlab import loader, netns, state
+from tests.conftest import lab_name, lab_yaml, pod_yaml
+from tests.integration.helpers import lab_namespaces, lab_processes, netlab, pings
+
+pytestmark = pytest.mark.root
+
+
+def foreign_netns(name: str) -> None:
+    subprocess.run(["ip", "netns", "add", name], check=True)
+
+
+def drop_foreign(*names: str) -> None:
+    for name in names:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def write_lab(tmp_path, text: str):
+    path = tmp_path / "lab.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_down_without_state_removes_only_marked_namespaces(tmp_path):
+    name = lab_name("own")
+    path = write_lab(tmp_path, lab_yaml(name) + pod_yaml("a", "node-1")
+                     + pod_yaml("b", "node-2", command='["sleep", "300"]'))
+    lookalikes = [f"{name}.node-1x", f"{name}.default.zz", f"netlab-{name}"]
+    for other in lookalikes:
+        foreign_netns(other)
+    try:
+        netlab("up", str(path), check=True)
+        shutil.rmtree(state.lab_dir(name))            # the state file is gone
+        result = netlab("down", "--name", name, check=True)
+        assert "removed 5 namespaces" in result.stdout and "stopped 2 processes" in result.stdout
+        assert "left alone" in result.stdout
+        assert sorted(lab_namespaces(name)) == sorted(lookalikes[:2])
+        assert os.path.exists(netns.path(lookalikes[2]))
+        assert lab_processes(name) == []
+    finally:
+        drop_foreign(*lookalikes)
+        lab_ops.down(name)
+
+
+def test_down_all_finds_labs_from_their_marks_alone(tmp_path):
+    first, second = lab_name("al"), lab_name("al")
+    foreign = f"{first}.vpcx"
+    foreign_netns(foreign)
+    try:
+        for lab in (first, second):
+            path = tmp_path / f"{lab}.yaml"
+            path.write_text(lab_yaml(lab, nodes=1) + pod_yaml("a", "node-1"))
+            netlab("up", str(path), check=True)
+            shutil.rmtree(state.lab_dir(lab))
+        assert {first, second} <= set(lab_ops.all_lab_names())
+        # --all acts on every lab on the machine: run it only where nothing else is up
+        others = set(lab_ops.all_lab_names()) - {first, second}
+        if others:
+            for lab in (first, second):
+                netlab("down", "--name", lab, check=True)
+        else:
+            netlab("down", "--all", check=True)
+        assert lab_namespaces(first) == [foreign] and lab_namespaces(second) == []
+    finally:
+        drop_foreign(foreign)
+        lab_ops.down(first)
+        lab_ops.down(second)
+
+
+def test_a_failure_in_the_middle_rolls_back_and_says_what_failed(tmp_path):
+    name = lab_name("rb")
+    pods = "".join(pod_yaml(f"p{i}", f"node-{1 + i % 3}") for i in range(10))
+    path = write_lab(tmp_path, lab_yaml(name, nodes=3) + pods)
+    blocker = f"{name}.default.p7"          # someone else's namespace where pod p7 must go
+    foreign_netns(blocker)
+    try:
+        result = netlab("up", str(path))
+        assert result.returncode == 1
+        assert blocker in result.stderr and "rolled back" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert lab_namespaces(name) == [blocker] and lab_processes(name) == []
+        assert state.load(name) is None
+    finally:
+        drop_foreign(blocker)
+        lab_ops.down(name)
+
+
+@pytest.mark.parametrize("then", ["down", "up"])
+def test_kill_9_during_up_then_down_or_up_leaves_clean_or_complete(tmp_path, then):
+    name = lab_name("k9")
+    pods = "".join(pod_yaml(f"p{i}", f"node-{1 + i % 2}") for i in range(40))
+    path = write_lab(tmp_path, lab_yaml(name) + pods)
+    labfile = loader.load_file(str(path))
+    expected = 1 + 2 + 40
+    try:
+        for delay in (0.35, 0.5, 0.7, 0.9, 1.2):
+            proc = subprocess.Popen([sys.executable, "-m", "netlab", "up", str(path), "-q"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(delay)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            if then == "down":
+                lab_ops.down(name)
+                assert lab_namespaces(name) == [] and lab_processes(name) == []
+                assert state.load(name) is None
+            else:
+                lab_ops.up(labfile)
+                assert len(lab_namespaces(name)) == expected
+                record = state.load(name)
+                assert record["status"] == "ready"
+                alive = [c for p in record["pods"] for c in p["containers"]]
+                assert len(alive) == 40 and len(lab_processes(name)) == 40
+                assert pings(f"{name}.default.p0", record["pods"][1]["ip"])
+                lab_ops.down(name)
+    finally:
+        lab_ops.down(name)
+
+
+def test_up_and_down_of_one_lab_are_serialized(tmp_path):
+    name = lab_name("lk")
+    path = write_lab(tmp_path, lab_yaml(name) + "".join(pod_yaml(f"p{i}", "node-1") for i in range(20)))
+    try:
+        procs_ = [subprocess.Popen([sys.executable, "-m", "netlab", "up", str(path), "-q"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        results = [p.communicate(timeout=120) + (p.returncode,) for p in procs_]
+        assert [r[2] for r in results] == [0, 0, 0], results
+        created = sorted(int(r[0].split(" namespaces created")[0].rsplit(" ", 1)[1]) for r in results)
+        assert created == [0, 0, 23]                  # one built it, the others found it done
+        assert len(lab_namespaces(name)) == 23 and len(lab_processes(name)) == 20
+    finally:
+        lab_ops.down(name)
+
+
+def test_two_labs_with_the_same_pod_subnet_are_isolated(make_lab):
+    first, second = lab_name("iso"), lab_name("iso")
+    make_lab(lab_yaml(first) + pod_yaml("a", "node-1") + pod_yaml("b", "node-2"))
+    make_lab(lab_yaml(second) + pod_yaml("a", "node-1") + pod_yaml("c", "node-2", command='["sleep", "300"]'))
+    # same addresses in both; each pod reaches only its own lab's pods
+    assert pings(f"{first}.default.a", "172.16.1.2") and pings(f"{second}.default.a", "172.16.1.2")
+    out = subprocess.run(["ip", "-n", f"{second}.default.a", "neigh"], capture_output=True, text=True).stdout
+    lab_ops.down(first)
+    assert lab_namespaces(first) == []
+    assert pings(f"{second}.default.a", "172.16.1.2") and len(lab_processes(second)) == 2
+    assert "172.16" in out or out == ""
+
+
+def test_without_capabilities_up_down_exec_refuse_and_validate_works(tmp_path):
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    name = lab_name("nr")
+    path = write_lab(tmp_path, lab_yaml(name) + pod_yaml("a", "node-1"))
+    # uid 0 without the two capabilities: what an unprivileged container gives
+    unprivileged = ["setpriv", "--bounding-set=-net_admin,-sys_admin", "--inh-caps=-net_admin,-sys_admin",
+                    sys.executable, "-m", "netlab"]
+    env = dict(os.environ, NETLAB_RUN_DIR=str(tmp_path / "run"))
+    run = lambda *a: subprocess.run(unprivileged + list(a), capture_output=True, text=True, env=env, timeout=60)
+    for args in (["up", str(path)], ["down", str(path)], ["exec", "a", "--", "true"]):
+        result = run(*args)
+        assert result.returncode == 1 and "needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)" in result.stderr, result
+    assert run("validate", str(path)).returncode == 0
+    dry = run("up", "--dry-run", str(path))
+    assert dry.returncode == 0 and f"ip netns add {name}.node-1" in dry.stdout
+    assert run("status").returncode == 0
+    assert lab_namespaces(name) == []
