@@ -60,16 +60,16 @@ def load_text(text: str, source: str) -> LabFile:
     got = _Collected()
     for doc in docs:
         _load_document(doc, got, problems)
-    if got.lab is None and not any(p.message.startswith("a second Lab") for p in problems):
+    if got.lab_check is None:
         problems.append(Problem(source, None, "", "the file has no Lab document",
                                 f"add a document with apiVersion: {LAB_API_VERSION}, kind: Lab"))
     if got.networking is None:
         problems.append(Problem(source, None, "", "the file has no ClusterConfiguration with networking.podSubnet",
                                 f"add a document with apiVersion: {KUBEADM_API_VERSIONS[0]}, "
                                 "kind: ClusterConfiguration, networking.podSubnet"))
-    if problems or got.lab is None or got.networking is None:
+    if got.lab is None or got.networking is None:
         raise InputError(problems)
-    lab = _cross_check(got, source, problems)
+    lab = _cross_check(got, source, problems)   # even after errors: report the rest in the same run
     if problems:
         raise InputError(problems)
     return lab
@@ -170,12 +170,12 @@ def _load_lab(raw: dict, check: DocChecker, got: _Collected) -> LabSpec | None:
     spec = check.mapping(raw.get("spec", MISSING), "spec", required=True)
     check.known_keys(spec, "spec", ("backend", "nodes", "scale", "underlay", "vxlan"))
     backend_text = check.string(spec.get("backend", MISSING), "spec.backend") or Backend.VXLAN.value
-    backend = None
     try:
         backend = Backend(backend_text)
     except ValueError:
         check.error("spec.backend", f"unknown backend {backend_text!r}",
                     "use one of: " + ", ".join(b.value for b in Backend))
+        backend = Backend.VXLAN   # keeps checking the rest; the error stops the build
     nodes = _load_nodes(spec, check, got)
     underlay = check.mapping(spec.get("underlay", MISSING), "spec.underlay")
     check.known_keys(underlay, "spec.underlay", ("subnet", "mtu"))
@@ -187,11 +187,10 @@ def _load_lab(raw: dict, check: DocChecker, got: _Collected) -> LabSpec | None:
         vni=check.integer(vx.get("vni", MISSING), "spec.vxlan.vni", 1, (1 << 24) - 1) or 1,
         port=check.integer(vx.get("port", MISSING), "spec.vxlan.port", 1, 65535) or 8472,
         direct_routing=bool(check.boolean(vx.get("directRouting", MISSING), "spec.vxlan.directRouting")))
-    if vx and backend is not None and backend is not Backend.VXLAN:
+    if vx and backend is not Backend.VXLAN:
         check.error("spec.vxlan", f"vxlan options given for backend {backend.value!r}",
                     "remove spec.vxlan or use backend: vxlan")
-    if name is None or backend is None:
-        return None
+    name = name or "invalid"   # keeps checking the rest; the error stops the build
     defaults = LabSpec(name, backend, ())
     return LabSpec(name, backend, tuple(nodes), subnet or defaults.underlay_subnet,
                    mtu or defaults.underlay_mtu, vxlan)
@@ -367,8 +366,10 @@ def _cross_check(got: _Collected, source: str, problems: list[Problem]) -> LabFi
         if ns.name in namespaces:
             problems.append(Problem(source, None, f"Namespace({ns.name})", "duplicate namespace"))
         namespaces[ns.name] = ns
-    _check_underlay(lab, net, lab_check)
-    _check_pinned_cidrs(lab, net, lab_check)
+    networking_ok = net.pod_subnet.prefixlen <= ipam.NODE_MASK   # else a placeholder after an error
+    if networking_ok:
+        _check_underlay(lab, net, lab_check)
+        _check_pinned_cidrs(lab, net, lab_check)
     pods: list[Pod] = []
     seen: set[str] = set()
     order = list(nodes)
@@ -400,7 +401,7 @@ def _cross_check(got: _Collected, source: str, problems: list[Problem]) -> LabFi
     if "default" not in namespaces:
         namespaces["default"] = Namespace("default", frozen_map({NAMESPACE_NAME_LABEL: "default"}))
     labfile = LabFile(source, net, lab, tuple(namespaces.values()), tuple(pods), tuple(p for p, _ in got.policies))
-    if problems:
+    if problems or not networking_ok:
         return labfile
     _check_pinned_ips(labfile, got, problems)
     if problems:
