@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyroute2 import IPRoute
@@ -16,11 +17,13 @@ from pyroute2.netlink import NETLINK_ROUTE
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.ndmsg import states as NUD
 
-from . import netns
+from . import netns, rtnl
 from .errors import NetlabError
-from .steps import Addr, Bridge, Fdb, Neigh, Note, Route, Step, Sysctl, Up, Veth, Vxlan
+from .steps import Addr, Bridge, Fdb, Ipip, Ipvlan, Macvlan, Neigh, Note, Route, Step, Sysctl, Up, Veth, Vxlan
 
 RTNH_F_ONLINK = 4
+RT_SCOPE_LINK = 253
+IPVLAN_MODES = {"l2": 0, "l3": 1}    # IPVLAN_MODE_L2, IPVLAN_MODE_L3
 BRIDGE_MODE_HAIRPIN = 1
 
 
@@ -33,19 +36,37 @@ class ApplyError(NetlabError):
 
 @dataclass
 class Handle:
-    """An open namespace: its fd, its netlink socket, and the ifindexes learned so far."""
+    """An open namespace: its fd, its netlink socket, and the ifindexes learned so far.
+
+    `nl` (netlab.rtnl) carries the plan's frequent requests; `ipr`, a pyroute2 IPRoute for
+    the rarer ones, is opened inside the namespace on first use.
+    """
 
     name: str
     fd: int
-    ipr: IPRoute
+    nl: rtnl.RtnlSocket
     ifindex: dict[str, int] = field(default_factory=dict)
+    opener: Callable[[int], IPRoute] | None = None
+    _ipr: IPRoute | None = None
+
+    @property
+    def ipr(self) -> IPRoute:
+        if self._ipr is None:
+            assert self.opener is not None
+            self._ipr = self.opener(self.fd)
+        return self._ipr
 
     def index(self, ifname: str) -> int:
         idx = self.ifindex.get(ifname)
         if idx is None:
-            found = self.ipr.link("get", ifname=ifname)
-            idx = self.ifindex[ifname] = found[0]["index"]
+            idx = self.ifindex[ifname] = self.nl.link(name=ifname).index
         return idx
+
+    def close(self) -> None:
+        self.nl.close()
+        if self._ipr is not None:
+            self._ipr.close()
+        os.close(self.fd)
 
 
 class Kernel:
@@ -57,8 +78,7 @@ class Kernel:
 
     def close(self) -> None:
         for handle in self.handles.values():
-            handle.ipr.close()
-            os.close(handle.fd)
+            handle.close()
         self.handles.clear()
         self.switch.close()
 
@@ -72,18 +92,25 @@ class Kernel:
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
         return IPRoute(use_socket=sock)
 
+    def _ipr_inside(self, fd: int) -> IPRoute:
+        with self.switch.inside(fd):
+            return self._socket_inside()
+
     # -- namespaces --------------------------------------------------------------
     def create(self, name: str, mark: str) -> Handle:
         """A new namespace, marked before it gets its name, so no named one is ever unmarked."""
         with self.switch.fresh() as fd:
-            ipr = self._socket_inside()
-            handle = Handle(name, fd, ipr, {"lo": 1})
             try:
-                ipr.link("set", index=1, ifalias=mark)
+                nl = rtnl.RtnlSocket()
+            except OSError:
+                os.close(fd)
+                raise
+            handle = Handle(name, fd, nl, {"lo": 1}, self._ipr_inside)
+            try:
+                nl.call(rtnl.set_link(1, alias=mark))
                 self.switch.publish(fd, name)
             except (OSError, NetlinkError) as err:
-                ipr.close()
-                os.close(fd)
+                handle.close()
                 if isinstance(err, FileExistsError):
                     raise ApplyError(name, f"ip netns add {name}", OSError(
                         errno.EEXIST, f"/run/netns/{name} already exists and is not this lab's")) from err
@@ -96,16 +123,33 @@ class Kernel:
         if name in self.handles:
             return self.handles[name]
         fd = netns.open_ns(name)
-        with self.switch.inside(fd):
-            ipr = self._socket_inside()
-        handle = self.handles[name] = Handle(name, fd, ipr, {"lo": 1})
+        try:
+            with self.switch.inside(fd):
+                nl = rtnl.RtnlSocket()
+        except OSError:
+            os.close(fd)
+            raise
+        handle = self.handles[name] = Handle(name, fd, nl, {"lo": 1}, self._ipr_inside)
         return handle
+
+    def dismantle(self, name: str) -> None:
+        """Delete a namespace's interfaces now, before it is dropped. The kernel frees a dropped
+        namespace later (~20 ms), and meanwhile its veth peers and macvlan/ipvlan children still
+        hold names, MACs and IPs in the namespaces that stay: a rebuild would hit EEXIST/EADDRINUSE."""
+        handle = self.attach(name)
+        for link in handle.ipr.link("dump"):
+            if link["index"] == 1:
+                continue
+            try:
+                handle.ipr.link("del", index=link["index"])
+            except NetlinkError as err:
+                if err.code != errno.ENODEV:   # ENODEV: went with its veth peer, deleted just before
+                    raise
 
     def release(self, name: str) -> None:
         handle = self.handles.pop(name, None)
         if handle:
-            handle.ipr.close()
-            os.close(handle.fd)
+            handle.close()
 
     def read_mark(self, name: str) -> str | None:
         """The ownership mark (lo's alias) of a named namespace; None when absent or unreadable."""
@@ -114,10 +158,9 @@ class Kernel:
         except (OSError, NetlinkError):
             return None
         try:
-            link = handle.ipr.link("get", index=1)[0]
+            return handle.nl.link(1).alias
         except NetlinkError:
             return None
-        return link.get("ifalias")
 
     # -- steps ----------------------------------------------------------------------
     def apply(self, name: str, steps: tuple[Step, ...] | list[Step]) -> None:
@@ -129,33 +172,30 @@ class Kernel:
                 raise ApplyError(name, step, err) from err
 
     def _apply(self, h: Handle, step: Step) -> None:
-        ipr = h.ipr
+        nl = h.nl
         if isinstance(step, Up):
-            ipr.link("set", index=h.index(step.dev), state="up")
+            nl.call(rtnl.set_link(h.index(step.dev), up=True))
         elif isinstance(step, Addr):
-            ipr.addr("add", index=h.index(step.dev), address=str(step.address.ip),
-                     prefixlen=step.address.network.prefixlen)
+            nl.call(rtnl.new_addr(h.index(step.dev), step.address.ip, step.address.network.prefixlen))
         elif isinstance(step, Route):
-            spec: dict = {"dst": str(step.dst), "oif": h.index(step.dev)}
-            if step.via is not None:
-                spec["gateway"] = str(step.via)
-            if step.onlink:
-                spec["flags"] = RTNH_F_ONLINK
-            ipr.route("add", **spec)
+            # no gateway: scope link, as `ip route add DST dev DEV` does
+            nl.call(rtnl.new_route(step.dst.network_address, step.dst.prefixlen, h.index(step.dev), step.via,
+                                   step.onlink, rtnl.RT_SCOPE_UNIVERSE if step.via is not None else RT_SCOPE_LINK))
         elif isinstance(step, Bridge):
-            ipr.link("add", ifname=step.name, kind="bridge", mtu=step.mtu)
+            self._learn(h, nl.call(rtnl.new_bridge(step.name, step.mtu))[0])
         elif isinstance(step, Veth):
             self._veth(h, step)
         elif isinstance(step, Vxlan):
-            ipr.link("add", ifname=step.name, kind="vxlan", vxlan_id=step.vni, vxlan_port=step.port,
-                     vxlan_local=str(step.local), vxlan_link=h.index(step.dev), vxlan_learning=0,
-                     address=step.mac, mtu=step.mtu)
+            self._learn(h, nl.call(rtnl.new_vxlan(step.name, step.mac, step.mtu, step.vni, step.port, step.local,
+                                                  h.index(step.dev)))[0])
+        elif isinstance(step, (Macvlan, Ipvlan)):
+            self._underlay_child(h, step)
+        elif isinstance(step, Ipip):
+            self._tunl(h, step)
         elif isinstance(step, Neigh):
-            ipr.neigh("add", dst=str(step.ip), lladdr=step.mac, ifindex=h.index(step.dev),
-                      state=NUD["permanent"])
+            nl.call(rtnl.new_neigh(h.index(step.dev), step.ip, step.mac))
         elif isinstance(step, Fdb):
-            ipr.fdb("add", ifindex=h.index(step.dev), lladdr=step.mac, dst=str(step.dst),
-                    state=NUD["permanent"])
+            nl.call(rtnl.new_fdb(h.index(step.dev), step.mac, step.dst))
         elif isinstance(step, Sysctl):
             with self.switch.inside(h.fd):
                 netns.write_sysctl(step.key, step.value)
@@ -164,18 +204,48 @@ class Kernel:
         else:
             raise TypeError(f"no applier for {step!r}")
 
+    def _underlay_child(self, h: Handle, step: Macvlan | Ipvlan) -> None:
+        """Made where the parent lives; a pod's is placed in h by the same request (IFLA_NET_NS_FD)."""
+        maker = self.attach(step.parent_netns) if step.parent_netns else h
+        spec: dict = {"ifname": step.name, "link": maker.index(step.parent), "mtu": step.mtu}
+        if isinstance(step, Macvlan):
+            spec.update(kind="macvlan", macvlan_mode=step.mode)
+        else:
+            spec.update(kind="ipvlan", ipvlan_mode=IPVLAN_MODES[step.mode])
+        if maker is not h:
+            spec["net_ns_fd"] = h.fd
+        maker.ipr.link("add", **spec)
+
+    def _tunl(self, h: Handle, step: Ipip) -> None:
+        try:
+            h.ipr.link("add", ifname=step.name, kind="ipip", mtu=step.mtu)
+        except NetlinkError as err:
+            if err.code != errno.EEXIST:   # EEXIST: the ipip module's fallback tunl0 is already here
+                raise
+            h.ipr.link("set", index=h.index(step.name), mtu=step.mtu)
+
+    @staticmethod
+    def _learn(h: Handle, echo: bytes | None) -> rtnl.Link | None:
+        """Remember the index of a link just made, from the kernel's echo of it."""
+        if echo is None:
+            return None
+        link = rtnl.parse_link(echo)
+        if link.name:
+            h.ifindex[link.name] = link.index
+        return link
+
     def _veth(self, h: Handle, step: Veth) -> None:
         peer_handle = self.attach(step.peer_netns)
-        h.ipr.link("add", ifname=step.name, kind="veth", mtu=step.mtu,
-                   peer={"ifname": step.peer, "net_ns_fd": peer_handle.fd, "mtu": step.mtu})
+        link = self._learn(h, h.nl.call(rtnl.new_veth(step.name, step.mtu, step.peer, step.mtu, peer_handle.fd))[0])
+        if link is not None:
+            # a veth's echo names its peer's index (IFLA_LINK), left out only when both are equal
+            peer_handle.ifindex[step.peer] = link.link if link.link is not None else link.index
         peer_index = peer_handle.index(step.peer)
-        if step.peer_master:
-            peer_handle.ipr.link("set", index=peer_index, master=peer_handle.index(step.peer_master),
-                                 state="up")
-        else:
-            peer_handle.ipr.link("set", index=peer_index, state="up")
+        master = peer_handle.index(step.peer_master) if step.peer_master else None
+        requests = [rtnl.set_link(peer_index, up=True, master=master)]
         if step.hairpin:
-            peer_handle.ipr.brport("set", index=peer_index, mode=BRIDGE_MODE_HAIRPIN)
+            requests.append(rtnl.bridge_port_mode(peer_index, BRIDGE_MODE_HAIRPIN))
+        peer_handle.nl.call(*requests)
 
 
 def probe_link_kinds(kinds: tuple[str, ...]) -> list[str]:
@@ -206,6 +276,8 @@ def _probe_spec(kind: str, ipr: IPRoute) -> dict:
         return {"kind": "veth", "peer": "probepeer"}
     if kind == "vxlan":
         return {"kind": "vxlan", "vxlan_id": 42}
+    if kind == "ipip":   # endpoints unlike the fallback tunl0's (any, any), which would clash: EEXIST
+        return {"kind": "ipip", "ipip_local": "192.0.2.1", "ipip_remote": "192.0.2.2"}
     if kind in ("macvlan", "ipvlan"):
         if not ipr.link_lookup(ifname="probeparent"):
             ipr.link("add", ifname="probeparent", kind="veth", peer="probeparent1")

@@ -12,6 +12,7 @@ from rich.console import Console
 from . import lab as lab_ops
 from . import loader, plan, render, state, targets, traffic
 from .errors import InputError, NetlabError
+from .policy import enforce
 
 err_console = Console(stderr=True)
 
@@ -101,8 +102,10 @@ def _with_progress(labfile, quiet):
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option("--name", "lab_name", help="The lab to remove (instead of FILE).")
 @click.option("--all", "all_labs", is_flag=True, help="Every lab netlab made on this machine.")
+@click.option("--timings", is_flag=True, help="Print the time each stage took (stderr).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
-def down(ctx, file, lab_name, all_labs):
+def down(ctx, file, lab_name, all_labs, timings, quiet):
     """Remove a lab: its namespaces and containers. Only what netlab's marks prove it made."""
     def go():
         if all_labs:
@@ -115,11 +118,29 @@ def down(ctx, file, lab_name, all_labs):
         if not names:
             click.echo("no lab is up")
         for name in names:
-            result = lab_ops.down(name)
+            result = _down_with_progress(name, quiet)
             click.echo(f"lab {name}: removed {result.removed} namespaces, stopped {result.stopped} processes")
+            if timings:
+                for stage, seconds in result.timings.stages:
+                    click.echo(f"  {stage:<18} {seconds * 1000:9.1f} ms", err=True)
             for other in result.left_alone:
                 click.echo(f"  left alone: /run/netns/{other} (no netlab mark of lab {name}; not ours)")
     run(ctx, go)
+
+
+def _down_with_progress(name, quiet):
+    if quiet or not sys.stderr.isatty():
+        return lab_ops.down(name)
+    from rich.progress import Progress
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task(f"removing {name}", total=None)
+
+        def step(total=None):
+            if total is not None:
+                progress.update(task, total=total)
+            else:
+                progress.advance(task)
+        return lab_ops.down(name, progress=step)
 
 
 @main.command()
@@ -260,11 +281,19 @@ def validate(ctx, file):
     def go():
         labfile = loader.load_file(file)
         the_plan = lab_ops.make_plan(labfile)
+        enforce.check_enforceable(labfile)   # NetworkPolicies need a backend that can hold them
         click.echo(f"{file}: ok — lab {labfile.lab.name}, backend {labfile.lab.backend.value}, "
                    f"{len(labfile.lab.nodes)} nodes, {len(labfile.pods)} pods, "
                    f"{len(labfile.policies)} network policies, {len(the_plan.namespaces)} namespaces")
     run(ctx, go)
 
+
+from .commands import policy as policy_commands, probe as probe_command  # noqa: E402 - they import cli.run
+main.add_command(probe_command.probe)
+main.add_command(policy_commands.apply)
+main.add_command(policy_commands.policy)
+from .bench.cli import bench as bench_command  # noqa: E402 - it imports cli.run when called
+main.add_command(bench_command)
 
 if __name__ == "__main__":
     main()

@@ -18,6 +18,7 @@ from .errors import KernelFeatureMissing, NetlabError, PrivilegeError
 from .inventory import Mark, owned
 from .model import LabFile
 from .plan import NetnsPlan, Plan, Role
+from .policy import enforce
 
 CAP_NET_ADMIN, CAP_SYS_ADMIN = 12, 21
 
@@ -67,9 +68,9 @@ def check_kernel(lab: LabFile) -> None:
     missing = probe_link_kinds(backends.required_link_kinds(lab))
     if missing:
         raise KernelFeatureMissing(
-            f"this kernel cannot create {', '.join(missing)} links, which backend "
-            f"{lab.lab.backend.value!r} needs (CONFIG_{missing[0].upper()} is off or its module is "
-            "missing); nothing was created — choose another backend or load the module")
+            f"this kernel cannot create {', '.join(backends.kernel_option(k) for k in missing)} links, "
+            f"which backend {lab.lab.backend.value!r} needs (the option is off or the module is missing); "
+            "nothing was created — choose another backend, or load the module (modprobe) and retry")
 
 
 def up(lab: LabFile, progress=None) -> UpResult:
@@ -79,6 +80,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
     require_privileges("up")
     limits.raise_open_files()
     check_kernel(lab)
+    enforce.check_features(lab)
     timings.mark("kernel check")
     name = lab.lab.name
     with state.locked(name), Kernel() as kernel:
@@ -91,6 +93,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
         timings.mark("inventory")
         _stop_containers(name, old, remove, existing)
         for ns_name in reversed(remove):
+            kernel.dismantle(ns_name)   # frees names/MACs/IPs held in kept namespaces before the rebuild
             kernel.release(ns_name)
             netns.unpublish(ns_name)
         timings.mark("remove changed")
@@ -102,6 +105,9 @@ def up(lab: LabFile, progress=None) -> UpResult:
             timings.mark("build namespaces")
             started = _start_containers(kernel, the_plan, record)
             timings.mark("start containers")
+            # policies are not in the namespace fingerprints: every run rewrites them, nothing is rebuilt
+            enforced = enforce.converge(lab, the_plan.alloc, record)
+            timings.mark("network policies")
         except BaseException as err:
             if fresh_lab:
                 _rollback(kernel, name, record)
@@ -115,6 +121,8 @@ def up(lab: LabFile, progress=None) -> UpResult:
                                       f"`netlab up` again, or remove it with `netlab down --name {name}`") from err
             raise
         record = _record(lab, the_plan, record, {ns.name for ns in the_plan.namespaces}, status="ready")
+        if enforced is not None:
+            record.update(enforced.record())
         state.save(name, record)
         timings.mark("record state")
     return UpResult(the_plan, len(create), len(remove), len(keep), started, timings)
@@ -229,6 +237,8 @@ def _record(lab: LabFile, the_plan: Plan, old: dict, done: set[str], status: str
         pods.append({
             "name": pod.name, "namespace": pod.namespace, "node": pod.node, "ip": str(alloc.pod_ips[pod.key]),
             "netns": ns_name, "labels": dict(pod.labels),
+            "ports": [{"port": p.container_port, "protocol": p.protocol.value, "name": p.name}
+                      for c in pod.containers for p in c.ports],
             "containers": previous.get("containers", []) if ns_name in done else []})
     return {
         "name": lab.lab.name, "backend": lab.lab.backend.value, "source": os.path.abspath(lab.source)
@@ -243,6 +253,8 @@ def _record(lab: LabFile, the_plan: Plan, old: dict, done: set[str], status: str
         "namespaces": {ns.name: {"role": ns.role.value, "subject": ns.subject, "fingerprint": ns.fingerprint}
                        for ns in the_plan.namespaces if ns.name in done},
         "nodes": nodes, "pods": pods,
+        # the rules in the node namespaces outlive a failed run: keep knowing they are there
+        "policies": old.get("policies", []), "policyDigest": old.get("policyDigest"),
     }
 
 
@@ -252,28 +264,41 @@ class DownResult:
     removed: int
     stopped: int
     left_alone: list[str]
+    timings: Timings = field(default_factory=Timings)
 
 
-def down(lab_name: str) -> DownResult:
-    """Remove every namespace and container of lab `lab_name` that the kernel proves is netlab's."""
+def down(lab_name: str, progress=None) -> DownResult:
+    """Remove every namespace and container of lab `lab_name` that the kernel proves is netlab's.
+
+    progress(total) is called once with the number of namespaces found, then progress() per removal.
+    """
+    timings = Timings()
     require_privileges("down")
     limits.raise_open_files()
     with state.locked(lab_name), Kernel() as kernel:
         record = state.load(lab_name) or {}
         existing = owned(kernel, lab_name)
         lookalikes = [n for n in netns.listed() if n.startswith(f"{lab_name}.") and n not in existing]
+        timings.mark("inventory")
         records = [procs.ProcRecord(**c) for pod in record.get("pods", []) for c in pod.get("containers", [])]
         inodes = {ino for ino in (netns.inode(n) for n in existing) if ino}
         records += procs.find_lab_processes(lab_name, inodes)
         live = [r for r in records if procs.alive(r)]
         procs.stop(records)
         kernel.close()
+        timings.mark("stop containers")
+        if progress:
+            progress(len(existing))
         for ns_name in reversed(list(existing)):
             netns.unpublish(ns_name)
+            if progress:
+                progress()
         _remove_placeholders(record)
+        timings.mark("remove namespaces")
         lookalikes = [n for n in lookalikes if os.path.exists(netns.path(n))]
         state.remove(lab_name)
-    return DownResult(lab_name, len(existing), len({r.pid for r in live}), lookalikes)
+        timings.mark("remove state")
+    return DownResult(lab_name, len(existing), len({r.pid for r in live}), lookalikes, timings)
 
 
 def all_lab_names() -> list[str]:

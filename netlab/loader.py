@@ -11,8 +11,8 @@ from . import ipam
 from .checks import IANA_SVC_NAME, MISSING, DocChecker
 from .errors import InputError, Problem
 from .model import (CALICO_IP_ANNOTATION, KUBEADM_API_VERSIONS, LAB_API_VERSION, NAMESPACE_NAME_LABEL,
-                    Backend, Container, ContainerPort, LabFile, LabSpec, Namespace, Networking, NodeSpec,
-                    Pod, Protocol, VxlanOptions, frozen_map)
+                    Backend, Container, ContainerPort, IpvlanMode, IpvlanOptions, LabFile, LabSpec, Namespace,
+                    Networking, NodeSpec, Pod, Protocol, VxlanOptions, frozen_map)
 from .yamlsrc import Document, join, load_documents
 
 DEFAULT_LAB = "default.yaml"
@@ -168,7 +168,7 @@ def _load_lab(raw: dict, check: DocChecker, got: _Collected) -> LabSpec | None:
     name = check.dns_label(meta.get("name", MISSING), "metadata.name", "lab name", max_len=MAX_LAB_NAME)
     check.label = f"Lab({name})" if name else "Lab"
     spec = check.mapping(raw.get("spec", MISSING), "spec", required=True)
-    check.known_keys(spec, "spec", ("backend", "nodes", "scale", "underlay", "vxlan"))
+    check.known_keys(spec, "spec", ("backend", "nodes", "scale", "underlay", "vxlan", "ipvlan"))
     backend_text = check.string(spec.get("backend", MISSING), "spec.backend") or Backend.VXLAN.value
     try:
         backend = Backend(backend_text)
@@ -190,10 +190,28 @@ def _load_lab(raw: dict, check: DocChecker, got: _Collected) -> LabSpec | None:
     if vx and backend is not Backend.VXLAN:
         check.error("spec.vxlan", f"vxlan options given for backend {backend.value!r}",
                     "remove spec.vxlan or use backend: vxlan")
+    ipvlan = _load_ipvlan(spec, check, backend)
     name = name or "invalid"   # keeps checking the rest; the error stops the build
     defaults = LabSpec(name, backend, ())
     return LabSpec(name, backend, tuple(nodes), subnet or defaults.underlay_subnet,
-                   mtu or defaults.underlay_mtu, vxlan)
+                   mtu or defaults.underlay_mtu, vxlan, ipvlan)
+
+
+def _load_ipvlan(spec: dict, check: DocChecker, backend: Backend) -> IpvlanOptions:
+    raw = check.mapping(spec.get("ipvlan", MISSING), "spec.ipvlan")
+    check.known_keys(raw, "spec.ipvlan", ("mode",))
+    if raw and backend is not Backend.IPVLAN:
+        check.error("spec.ipvlan", f"ipvlan options given for backend {backend.value!r}",
+                    "remove spec.ipvlan or use backend: ipvlan")
+    text = check.string(raw.get("mode", MISSING), "spec.ipvlan.mode")
+    if text is None:
+        return IpvlanOptions()
+    try:
+        return IpvlanOptions(IpvlanMode(text))
+    except ValueError:
+        check.error("spec.ipvlan.mode", f"unknown ipvlan mode {text!r}",
+                    "use one of: " + ", ".join(m.value for m in IpvlanMode))
+        return IpvlanOptions()
 
 
 def _load_nodes(spec: dict, check: DocChecker, got: _Collected) -> list[NodeSpec]:
@@ -370,6 +388,7 @@ def _cross_check(got: _Collected, source: str, problems: list[Problem]) -> LabFi
     if networking_ok:
         _check_underlay(lab, net, lab_check)
         _check_pinned_cidrs(lab, net, lab_check)
+    _check_racks(lab, got, lab_check)
     pods: list[Pod] = []
     seen: set[str] = set()
     order = list(nodes)
@@ -438,6 +457,30 @@ def _check_underlay(lab: LabSpec, net: Networking, check: DocChecker) -> None:
         if lab.underlay_subnet.overlaps(other):
             check.error("spec.underlay.subnet", f"underlay subnet {lab.underlay_subnet} overlaps {what} {other}",
                         "choose an underlay subnet apart from the cluster's subnets")
+
+
+# Backends whose nodes (or pods) must share one L2 segment; each rack is its own segment.
+L2_BACKENDS = {
+    Backend.HOST_GW: ("host-gw needs L2 adjacency", "use backend vxlan, or vxlan with directRouting: true"),
+    Backend.MACVLAN: ("macvlan needs one L2 segment for all pods", "put every node in one rack, or use backend vxlan"),
+    Backend.IPVLAN: ("ipvlan needs one L2 segment for all nodes", "put every node in one rack, or use backend vxlan"),
+}
+
+
+def _check_racks(lab: LabSpec, got: _Collected, check: DocChecker) -> None:
+    """Refuse, before anything is built, a backend that cannot cross the VPC router between racks."""
+    if lab.backend not in L2_BACKENDS or not lab.nodes:
+        return
+    rack_of = {node.name: node.rack or ipam.DEFAULT_RACK for node in lab.nodes}
+    first = lab.nodes[0]
+    other = next((n for n in lab.nodes if rack_of[n.name] != rack_of[first.name]), None)
+    if other is None:
+        return
+    need, hint = L2_BACKENDS[lab.backend]
+    node_path = got.node_paths.get(other.name, "spec.nodes")
+    check.error(f"{node_path}.rack" if other.rack else node_path,
+                f"{need}: nodes {first.name} and {other.name} are in different racks "
+                f"({rack_of[first.name]}, {rack_of[other.name]})", hint)
 
 
 def _check_pinned_cidrs(lab: LabSpec, net: Networking, check: DocChecker) -> None:

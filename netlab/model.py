@@ -16,6 +16,16 @@ CALICO_IP_ANNOTATION = "cni.projectcalico.org/ipAddrs"
 class Backend(StrEnum):
     VXLAN = "vxlan"
     HOST_GW = "host-gw"
+    MACVLAN = "macvlan"
+    IPIP = "ipip"
+    IPVLAN = "ipvlan"
+
+
+class IpvlanMode(StrEnum):
+    """ipvlan's modes as the CNI ipvlan plugin names them (l2 is the plugin's default)."""
+
+    L2 = "l2"
+    L3 = "l3"
 
 
 class Protocol(StrEnum):
@@ -62,6 +72,11 @@ class VxlanOptions:
 
 
 @dataclass(frozen=True)
+class IpvlanOptions:
+    mode: IpvlanMode = IpvlanMode.L2
+
+
+@dataclass(frozen=True)
 class LabSpec:
     name: str
     backend: Backend
@@ -69,6 +84,7 @@ class LabSpec:
     underlay_subnet: IPv4Network = IPv4Network("10.250.0.0/16")
     underlay_mtu: int = 1500
     vxlan: VxlanOptions = VxlanOptions()
+    ipvlan: IpvlanOptions = IpvlanOptions()
 
 
 @dataclass(frozen=True)

@@ -29,21 +29,37 @@ def _check(result: int, what: str, name: str = "") -> None:
         raise OSError(code, f"{what}: {os.strerror(code)}", name or None)
 
 
+# Errors a container gives when it may not mount on /run/netns (no CAP_SYS_ADMIN, an LSM
+# profile denying mount, /run read-only or not a place where mounts can be made).
+MOUNT_DENIED = (errno.EPERM, errno.EACCES, errno.EINVAL, errno.EROFS)
+MOUNT_NEEDS = ("netlab bind-mounts each namespace on /run/netns, which needs CAP_SYS_ADMIN and CAP_NET_ADMIN "
+               "and a writable /run where namespaces can be bind-mounted; in a container run it with "
+               "--privileged and a tmpfs on /run (docker run --privileged --tmpfs /run ...)")
+
+
+def _mount_error(code: int, what: str) -> OSError:
+    text = f"{what}: {os.strerror(code)}"
+    return OSError(code, f"{text} — {MOUNT_NEEDS}" if code in MOUNT_DENIED else text)
+
+
 def path(name: str) -> str:
     return os.path.join(NETNS_DIR, name)
 
 
 def _prepare_dir() -> None:
     """Make /run/netns a shared mount point, as iproute2 does, so mounts propagate."""
-    os.makedirs(NETNS_DIR, exist_ok=True)
+    try:
+        os.makedirs(NETNS_DIR, exist_ok=True)
+    except OSError as err:
+        raise _mount_error(err.errno, "mkdir " + NETNS_DIR) from err
     if _libc.mount(b"", NETNS_DIR.encode(), b"none", MS_SHARED | MS_REC, None) == 0:
         return
-    if ctypes.get_errno() != errno.EINVAL:
-        _check(-1, "mount --make-shared " + NETNS_DIR)
-    _check(_libc.mount(NETNS_DIR.encode(), NETNS_DIR.encode(), b"none", MS_BIND | MS_REC, None),
-           "mount --bind " + NETNS_DIR)
-    _check(_libc.mount(b"", NETNS_DIR.encode(), b"none", MS_SHARED | MS_REC, None),
-           "mount --make-shared " + NETNS_DIR)
+    if ctypes.get_errno() != errno.EINVAL:   # EINVAL: not a mount point yet, made one below
+        raise _mount_error(ctypes.get_errno(), "mount --make-shared " + NETNS_DIR)
+    if _libc.mount(NETNS_DIR.encode(), NETNS_DIR.encode(), b"none", MS_BIND | MS_REC, None) != 0:
+        raise _mount_error(ctypes.get_errno(), "mount --bind " + NETNS_DIR)
+    if _libc.mount(b"", NETNS_DIR.encode(), b"none", MS_SHARED | MS_REC, None) != 0:
+        raise _mount_error(ctypes.get_errno(), "mount --make-shared " + NETNS_DIR)
 
 
 class Switcher:
@@ -89,12 +105,17 @@ class Switcher:
             _prepare_dir()
             self._dir_ready = True
         target = path(name)
-        os.close(os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
+        try:
+            os.close(os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
+        except OSError as err:
+            if err.errno not in MOUNT_DENIED:
+                raise   # FileExistsError: the name is taken, the caller says so
+            raise _mount_error(err.errno, f"create {target}") from err
         source = f"/proc/{os.getpid()}/fd/{fd}".encode()
         if _libc.mount(source, target.encode(), b"none", MS_BIND, None) != 0:
             code = ctypes.get_errno()
             os.unlink(target)
-            raise OSError(code, f"mount --bind on {target}: {os.strerror(code)}", name)
+            raise _mount_error(code, f"mount --bind on {target}")
 
 
 def open_ns(name: str) -> int:

@@ -88,6 +88,8 @@ def rack_bridge(rack_index: int, rack_name: str) -> str:
 def pod_mtu(lab: LabFile) -> int:
     if lab.lab.backend is Backend.VXLAN:
         return lab.lab.underlay_mtu - VXLAN_OVERHEAD
+    if lab.lab.backend is Backend.IPIP:
+        return lab.lab.underlay_mtu - backends.ipip.OVERHEAD
     return lab.lab.underlay_mtu
 
 
@@ -124,10 +126,11 @@ def _vpc(lab: LabFile, alloc: Allocation) -> NetnsPlan:
 def _node(lab: LabFile, alloc: Allocation, node: NodeAlloc, mtu: int) -> NetnsPlan:
     name = lab.lab.name
     rack = node.rack
-    steps: list[Step] = [
-        Up("lo"),
-        Sysctl("net/ipv4/ip_forward", "1"),
-        Sysctl("net/bridge/bridge-nf-call-iptables", "1"),
+    bridged = not backends.pods_on_underlay(lab)   # macvlan/ipvlan: pods hang off eth0, no cni0
+    steps: list[Step] = [Up("lo"), Sysctl("net/ipv4/ip_forward", "1")]
+    if bridged:
+        steps.append(Sysctl("net/bridge/bridge-nf-call-iptables", "1"))
+    steps += [
         Veth(NODE_UPLINK, node_vpc_port(node.name), vpc_netns(name), lab.lab.underlay_mtu,
              peer_master=rack_bridge(rack.index, rack.name)),
         Addr(NODE_UPLINK, IPv4Interface(f"{node.underlay_ip}/{rack.segment.prefixlen}")),
@@ -135,11 +138,12 @@ def _node(lab: LabFile, alloc: Allocation, node: NodeAlloc, mtu: int) -> NetnsPl
     ]
     if len(alloc.racks) > 1:
         steps.append(Route(lab.lab.underlay_subnet, NODE_UPLINK, via=rack.router_ip))
-    steps += [
-        Bridge(BRIDGE, mtu),
-        Addr(BRIDGE, IPv4Interface(f"{node.gateway}/{node.pod_cidr.prefixlen}")),
-        Up(BRIDGE),
-    ]
+    if bridged:
+        steps += [
+            Bridge(BRIDGE, mtu),
+            Addr(BRIDGE, IPv4Interface(f"{node.gateway}/{node.pod_cidr.prefixlen}")),
+            Up(BRIDGE),
+        ]
     steps += backends.node_steps(lab, alloc, node)
     return NetnsPlan(node_netns(name, node.name), Role.NODE, node.name, tuple(steps),
                      depends_on=vpc_netns(name))
@@ -150,15 +154,18 @@ def _pod(lab: LabFile, alloc: Allocation, pod: Pod, mtu: int) -> NetnsPlan:
     node = alloc.nodes[pod.node]
     ip = alloc.pod_ips[pod.key]
     node_ns = node_netns(name, pod.node)
-    steps: list[Step] = [
-        Up("lo"),
-        Veth(POD_IF, pod_host_veth(name, pod), node_ns, mtu, peer_master=BRIDGE, hairpin=True),
-        Addr(POD_IF, IPv4Interface(f"{ip}/{node.pod_cidr.prefixlen}")),
-        Up(POD_IF),
-        Note(f"ip route {node.pod_cidr} dev {POD_IF} scope link: the kernel adds it with the address"),
-        Route(lab.networking.pod_subnet, POD_IF, via=node.gateway),
-        Route(IPv4Network("0.0.0.0/0"), POD_IF, via=node.gateway),
-    ]
+    steps: list[Step] = [Up("lo")]
+    if backends.pods_on_underlay(lab):
+        steps += backends.pod_steps(lab, alloc, pod)   # eth0 is a child of the node's eth0: no veth
+    else:
+        steps += [
+            Veth(POD_IF, pod_host_veth(name, pod), node_ns, mtu, peer_master=BRIDGE, hairpin=True),
+            Addr(POD_IF, IPv4Interface(f"{ip}/{node.pod_cidr.prefixlen}")),
+            Up(POD_IF),
+            Note(f"ip route {node.pod_cidr} dev {POD_IF} scope link: the kernel adds it with the address"),
+            Route(lab.networking.pod_subnet, POD_IF, via=node.gateway),
+            Route(IPv4Network("0.0.0.0/0"), POD_IF, via=node.gateway),
+        ]
     containers = tuple(
         ContainerRun(c.name, c.command, tuple((p.container_port, p.protocol.value) for p in c.ports))
         for c in pod.containers)

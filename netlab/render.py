@@ -24,6 +24,7 @@ def status_json(record: dict) -> dict:
                                   "running": procs.alive(procs.ProcRecord(**c)), "log": c["log"]}
                                  for c in p.get("containers", [])]}
                  for p in record.get("pods", [])],
+        "policies": record.get("policies", []),   # NetworkPolicies enforced, namespace/name
     }
 
 
@@ -62,3 +63,5 @@ def print_lab(console: Console, record: dict) -> None:
         pods.add_row(f"{p['namespace']}/{p['name']}", p["node"], p["ip"],
                      p["netns"] if p["present"] else f"[red]{p['netns']} (missing)[/]", conts)
     console.print(pods)
+    if data["policies"]:
+        console.print("NetworkPolicies enforced: " + ", ".join(data["policies"]))

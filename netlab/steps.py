@@ -64,6 +64,53 @@ class Vxlan:
 
 
 @dataclass(frozen=True)
+class Macvlan:
+    """A macvlan child of `parent`. With `parent_netns` it is made in that namespace (where the
+    parent lives) and placed in this one, `netns`, by the same request (IFLA_NET_NS_FD)."""
+
+    name: str
+    parent: str
+    mode: str
+    mtu: int
+    parent_netns: str | None = None
+    netns: str | None = None
+
+    def describe(self) -> str:
+        where = f"ip -n {self.parent_netns} " if self.parent_netns else "ip "
+        move = f" netns {self.netns}" if self.netns else ""
+        return f"{where}link add {self.name} link {self.parent} mtu {self.mtu}{move} type macvlan mode {self.mode}"
+
+
+@dataclass(frozen=True)
+class Ipvlan:
+    """An ipvlan child of `parent` (it shares the parent's MAC); `parent_netns` as for Macvlan."""
+
+    name: str
+    parent: str
+    mode: str     # l2 | l3
+    mtu: int
+    parent_netns: str | None = None
+    netns: str | None = None
+
+    def describe(self) -> str:
+        where = f"ip -n {self.parent_netns} " if self.parent_netns else "ip "
+        move = f" netns {self.netns}" if self.netns else ""
+        return f"{where}link add {self.name} link {self.parent} mtu {self.mtu}{move} type ipvlan mode {self.mode}"
+
+
+@dataclass(frozen=True)
+class Ipip:
+    """Calico's tunl0: an IPIP device with no fixed remote; each route's gateway is the outer
+    destination. Loading the ipip module already puts a fallback tunl0 in every namespace."""
+
+    name: str
+    mtu: int
+
+    def describe(self) -> str:
+        return f"ip link add {self.name} mtu {self.mtu} type ipip || ip link set {self.name} mtu {self.mtu}"
+
+
+@dataclass(frozen=True)
 class Up:
     dev: str
 
@@ -123,4 +170,4 @@ class Note:
         return f"# {self.text}"
 
 
-Step = Sysctl | Bridge | Veth | Vxlan | Up | Addr | Route | Neigh | Fdb | Note
+Step = Sysctl | Bridge | Veth | Vxlan | Macvlan | Ipvlan | Ipip | Up | Addr | Route | Neigh | Fdb | Note
