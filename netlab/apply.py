@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -70,11 +71,16 @@ class Handle:
 
 
 class Kernel:
-    """Open namespaces of one run; close() releases every fd and socket."""
+    """Open namespaces of one run; close() releases every fd and socket.
+
+    create, attach, apply and release may be called from several threads (netlab.parallel),
+    each for its own namespaces: setns moves only the calling thread.
+    """
 
     def __init__(self) -> None:
         self.switch = netns.Switcher()
         self.handles: dict[str, Handle] = {}
+        self._lock = threading.Lock()   # guards `handles`
 
     def close(self) -> None:
         for handle in self.handles.values():
@@ -115,22 +121,24 @@ class Kernel:
                     raise ApplyError(name, f"ip netns add {name}", OSError(
                         errno.EEXIST, f"/run/netns/{name} already exists and is not this lab's")) from err
                 raise ApplyError(name, f"ip netns add {name}", err) from err
-        self.handles[name] = handle
+        with self._lock:
+            self.handles[name] = handle
         return handle
 
     def attach(self, name: str) -> Handle:
         """Open an existing namespace (FileNotFoundError when it is not there)."""
-        if name in self.handles:
-            return self.handles[name]
-        fd = netns.open_ns(name)
-        try:
-            with self.switch.inside(fd):
-                nl = rtnl.RtnlSocket()
-        except OSError:
-            os.close(fd)
-            raise
-        handle = self.handles[name] = Handle(name, fd, nl, {"lo": 1}, self._ipr_inside)
-        return handle
+        with self._lock:
+            if name in self.handles:
+                return self.handles[name]
+            fd = netns.open_ns(name)
+            try:
+                with self.switch.inside(fd):
+                    nl = rtnl.RtnlSocket()
+            except OSError:
+                os.close(fd)
+                raise
+            handle = self.handles[name] = Handle(name, fd, nl, {"lo": 1}, self._ipr_inside)
+            return handle
 
     def dismantle(self, name: str) -> None:
         """Delete a namespace's interfaces now, before it is dropped. The kernel frees a dropped
@@ -147,7 +155,8 @@ class Kernel:
                     raise
 
     def release(self, name: str) -> None:
-        handle = self.handles.pop(name, None)
+        with self._lock:
+            handle = self.handles.pop(name, None)
         if handle:
             handle.close()
 
@@ -198,7 +207,11 @@ class Kernel:
             nl.call(rtnl.new_fdb(h.index(step.dev), step.mac, step.dst))
         elif isinstance(step, Sysctl):
             with self.switch.inside(h.fd):
-                netns.write_sysctl(step.key, step.value)
+                try:
+                    netns.write_sysctl(step.key, step.value)
+                except FileNotFoundError:
+                    if not step.optional:
+                        raise
         elif isinstance(step, Note):
             pass
         else:

@@ -129,7 +129,9 @@ def _node(lab: LabFile, alloc: Allocation, node: NodeAlloc, mtu: int) -> NetnsPl
     bridged = not backends.pods_on_underlay(lab)   # macvlan/ipvlan: pods hang off eth0, no cni0
     steps: list[Step] = [Up("lo"), Sysctl("net/ipv4/ip_forward", "1")]
     if bridged:
-        steps.append(Sysctl("net/bridge/bridge-nf-call-iptables", "1"))
+        # only with br_netfilter loaded; netlab never loads modules (the host's bridges would change).
+        # NetworkPolicy needs it and checks for it before building.
+        steps.append(Sysctl("net/bridge/bridge-nf-call-iptables", "1", optional=True))
     steps += [
         Veth(NODE_UPLINK, node_vpc_port(node.name), vpc_netns(name), lab.lab.underlay_mtu,
              peer_master=rack_bridge(rack.index, rack.name)),

@@ -14,9 +14,11 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 class Sysctl:
     key: str     # under /proc/sys, e.g. net/ipv4/ip_forward
     value: str
+    optional: bool = False   # skipped where the kernel lacks the key (a module that is not loaded)
 
     def describe(self) -> str:
-        return f"sysctl -w {self.key.replace('/', '.')}={self.value}"
+        text = f"sysctl -w {self.key.replace('/', '.')}={self.value}"
+        return text + "    # when the key exists" if self.optional else text
 
 
 @dataclass(frozen=True)
