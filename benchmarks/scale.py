@@ -16,12 +16,15 @@ Builds K nodes x M pods (the lab file's compact form, spec.scale) three ways in 
   mininet    `mn --topo single,N --switch lxbr --controller none --test none` with N = pods,
              only when Debian's mininet is installed (its switch and host links live in the
              root namespace: --no-mininet skips it).
-Between runs it waits until the kernel has freed the namespaces of the previous one (the
-net_namespace slab count is back), so no run pays for another's teardown; that wait is
-reported as `reclaim`. Afterwards it compares a sample of namespaces of both builds (links,
+Between runs it waits until the kernel has freed the namespaces of the previous one (its
+`netns` workqueue has gone idle), so no run pays for another's teardown; that wait is
+reported as `reclaim_s`. Afterwards it compares a sample of namespaces of both builds (links,
 addresses, routes, neighbours, fdb, hairpin, sysctls) and checks nothing is left behind.
 
---pods-per-node takes a list (10,50,100) to show the per-pod cost at several sizes in one run.
+--nodes and --pods-per-node take lists (1,5,10 or 10,50,100): every combination is run, to
+show the per-pod cost at several sizes in one run. More nodes at the same pods per node is
+the clean test of flatness: more pods per node also means more ports on each node's bridge,
+which makes each new port dearer in the kernel itself, for netlab and iproute2 alike.
 """
 from __future__ import annotations
 
@@ -50,7 +53,7 @@ from netlab.steps import Addr, Bridge, Fdb, Neigh, Note, Route, Sysctl, Up, Veth
 
 NETLAB = [sys.executable, "-m", "netlab"]
 VETH_NAME = re.compile(r"^veth[0-9a-f]{8}$")
-SETTLE_TIMEOUT = 120.0
+SETTLE_TIMEOUT = 60.0
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Run:
     pods: int
     up_s: float | None = None
     down_s: float | None = None
+    up_cpu_s: float | None = None     # user + system time of `up` (its children included): what load cannot inflate
     reclaim_s: float | None = None
     peak_rss_mb: float | None = None
     namespaces: int | None = None
@@ -70,6 +74,7 @@ class Run:
 @dataclass
 class Child:
     seconds: float
+    cpu_seconds: float
     returncode: int
     maxrss_kb: int
     stdout: str
@@ -100,7 +105,12 @@ spec:
 
 
 def run_child(argv: list[str], env: dict | None = None) -> Child:
-    """Run argv to completion; wall time and the child's own peak RSS (wait4's rusage)."""
+    """Run argv to completion; wall time and the child's own peak RSS (wait4's rusage).
+
+    netlab runs from this tree (PYTHONPATH), the one the benchmark's plan came from.
+    """
+    if env is None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
@@ -109,40 +119,40 @@ def run_child(argv: list[str], env: dict | None = None) -> Child:
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return Child(seconds, proc.returncode, usage.ru_maxrss, out.read(), err.read())
+        return Child(seconds, usage.ru_utime + usage.ru_stime, proc.returncode, usage.ru_maxrss, out.read(),
+                     err.read())
 
 
 # -- waiting for the kernel ---------------------------------------------------------------
-def live_netns() -> int | None:
-    """Network namespaces the kernel still holds (freed asynchronously after the last reference)."""
-    try:
-        with open("/proc/slabinfo") as f:
-            for line in f:
-                if line.startswith("net_namespace "):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+def netns_cleanup_running() -> bool:
+    """A kernel worker is running the `netns` workqueue (freeing dropped namespaces)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().rstrip().endswith("+netns"):
+                    return True
+        except OSError:
+            continue
+    return False
 
 
-def settle(before: int | None) -> float:
-    """Wait until the kernel has freed the last run's namespaces; the seconds it took.
+def settle() -> float:
+    """Wait until the kernel has freed the namespaces the last run dropped; the seconds it took.
 
-    Done when the count is back to what it was before that run, or has stopped falling for
-    half a second (other users of the machine may hold namespaces of their own meanwhile).
+    The kernel frees them after the last reference goes, on its `netns` workqueue; its
+    worker shows as kworker/...+netns while at it. Done when none has shown for 0.3 s.
     """
     start = time.perf_counter()
-    if before is None:
-        time.sleep(1.0)
-        return time.perf_counter() - start
-    lowest, since = live_netns(), time.perf_counter()
+    idle_since = None
     while time.perf_counter() - start < SETTLE_TIMEOUT:
-        now = live_netns()
-        if now is None or now <= before:
-            break
-        if now < lowest:
-            lowest, since = now, time.perf_counter()
-        elif time.perf_counter() - since > 0.5:
+        now = time.perf_counter()
+        if netns_cleanup_running():
+            idle_since = None
+        elif idle_since is None:
+            idle_since = now
+        elif now - idle_since >= 0.3:
             break
         time.sleep(0.02)
     return time.perf_counter() - start
@@ -172,7 +182,7 @@ class NetlabCli:
 
     def up(self, run: Run) -> None:
         up = run_child(NETLAB + ["up", "-q", "--timings", str(self.path)])
-        run.up_s, run.peak_rss_mb = up.seconds, up.maxrss_kb / 1024
+        run.up_s, run.up_cpu_s, run.peak_rss_mb = up.seconds, up.cpu_seconds, up.maxrss_kb / 1024
         run.stages = parse_timings(up.stderr)
         if up.returncode != 0:
             run.error = f"netlab up exited {up.returncode}: {up.stderr.strip()[-500:]}"
@@ -197,10 +207,10 @@ class NetlabInProcess:
 
     def up(self, run: Run) -> None:
         labfile = loader.load_file(str(self.path))
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             result = lab_ops.up(labfile)
-            run.up_s = time.perf_counter() - start
+            run.up_s, run.up_cpu_s = time.perf_counter() - start, time.process_time() - cpu
             run.stages = {stage: round(sec, 4) for stage, sec in result.timings.stages}
         except Exception as err:   # reported in the table; the lab is still taken down
             run.error = f"lab.up: {err}"
@@ -226,6 +236,7 @@ def iproute2_script(the_plan: Plan, workdir: Path) -> Script:
     ip: dict[str, list[str]] = defaultdict(list)
     br: dict[str, list[str]] = defaultdict(list)
     sysctl: dict[str, list[str]] = defaultdict(list)
+    lenient: set[str] = set()   # namespaces with an optional key: `sysctl -e` skips what the kernel lacks
     order = [ns.name for ns in the_plan.namespaces]
     position = {name: i for i, name in enumerate(order)}
     for ns in the_plan.namespaces:
@@ -252,6 +263,8 @@ def iproute2_script(the_plan: Plan, workdir: Path) -> Script:
                 br[ns.name].append(f"fdb add {step.mac} dev {step.dev} dst {step.dst} self permanent")
             elif isinstance(step, Sysctl):
                 sysctl[ns.name].append(f"{step.key.replace('/', '.')}={step.value}")
+                if getattr(step, "optional", False):
+                    lenient.add(ns.name)
             elif isinstance(step, Veth):
                 # made from the peer's side, whose batch runs first: master and up in the same request
                 if position[step.peer_netns] > position[ns.name]:
@@ -278,7 +291,8 @@ def iproute2_script(the_plan: Plan, workdir: Path) -> Script:
             (batches / f"{i}.br").write_text("\n".join(br[name]) + "\n")
             lines.append(f"bridge -n {name} -batch $d/{i}.br")
         if sysctl[name]:
-            lines.append(f"ip netns exec {name} sysctl -q -w {' '.join(sysctl[name])}")
+            flags = "-q -e -w" if name in lenient else "-q -w"
+            lines.append(f"ip netns exec {name} sysctl {flags} {' '.join(sysctl[name])}")
     up, down = workdir / "up.sh", workdir / "down.sh"
     up.write_text("\n".join(lines) + "\n")
     down.write_text(f"#!/bin/sh\nip -batch {batches}/netns-del\n")
@@ -302,7 +316,7 @@ class Iproute2:
             run.error = f"namespaces already exist, not this benchmark's: {taken[:3]}"
             return
         up = run_child(["sh", str(script.up)])
-        run.up_s = up.seconds
+        run.up_s, run.up_cpu_s = up.seconds, up.cpu_seconds
         if up.returncode != 0:
             run.error = f"script exited {up.returncode}: {up.stderr.strip()[-500:]}"
         run.namespaces = len(lab_namespaces(self.plan.lab.lab.name))
@@ -424,7 +438,6 @@ def size_run(args, base: str, nodes: int, per_node: int, workdir: Path) -> dict:
     order = [a for a in ("netlab", "in-process", "iproute2") if a in args.approaches]
     compared = "netlab" in order and "iproute2" in order
     runs: dict[str, list[Run]] = defaultdict(list)
-    before: dict[str, int | None] = {}
     comparison: dict = {}
     for rep in range(args.repeat):
         keep = compared and rep == args.repeat - 1   # the last builds stay up until compared
@@ -432,24 +445,22 @@ def size_run(args, base: str, nodes: int, per_node: int, workdir: Path) -> dict:
             log(f"[{nodes}x{per_node}] {approach} (run {rep + 1}/{args.repeat})")
             run = Run(approach, nodes, pods)
             runs[approach].append(run)
-            before[approach] = live_netns()
             builders[approach].up(run)
             if not (keep and approach in ("netlab", "iproute2")):
                 builders[approach].down(run)
-                run.reclaim_s = round(settle(before[approach]), 3)
+                run.reclaim_s = round(settle(), 3)
             if run.error:
                 log(f"  error: {run.error}")
         if keep:
             comparison = compare(plans["netlab"], plans["iproute2"], names)
             for approach in ("netlab", "iproute2"):
                 builders[approach].down(runs[approach][-1])
-            runs["netlab"][-1].reclaim_s = round(settle(before["netlab"]), 3)
+            runs["netlab"][-1].reclaim_s = round(settle(), 3)
     if "mininet" in args.approaches:
         for rep in range(args.repeat):
             log(f"[{nodes}x{per_node}] mininet, {pods} hosts (run {rep + 1}/{args.repeat})")
-            count = live_netns()
             runs["mininet"].append(mininet_run(pods, nodes))
-            settle(count)
+            settle()
     return {"nodes": nodes, "pods_per_node": per_node, "pods": pods,
             "namespaces": len(plans["netlab"].namespaces),
             "runs": {a: [asdict(r) for r in rs] for a, rs in runs.items()},
@@ -481,26 +492,30 @@ def summarize(runs: list[Run]) -> dict:
         return round(statistics.median(values), 4) if values else None
     ok = [r for r in runs if not r.error]
     return {"up_s": med(r.up_s for r in ok), "down_s": med(r.down_s for r in ok),
+            "up_cpu_s": med(r.up_cpu_s for r in ok),
             "up_min_s": round(min((r.up_s for r in ok if r.up_s is not None), default=0), 4) or None,
             "peak_rss_mb": round(max((r.peak_rss_mb for r in ok if r.peak_rss_mb), default=0), 1) or None,
             "errors": [r.error for r in runs if r.error]}
 
 
 def table(results: list[dict]) -> str:
-    head = (f"{'approach':<11} {'nodes':>5} {'pods':>5} {'up s':>8} {'down s':>8} {'ms/pod up':>9} "
-            f"{'up/ip2':>7} {'down/ip2':>8} {'peak RSS':>9}")
+    head = (f"{'approach':<11} {'nodes':>5} {'pods':>5} {'up s':>7} {'down s':>7} {'ms/pod':>7} "
+            f"{'up/ip2':>7} {'down/ip2':>8} {'up cpu s':>8} {'peak RSS':>9}")
     lines = [head, "-" * len(head)]
+
+    def num(value, width, digits=2):
+        return f"{value:{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
+
     for res in results:
         ref = res["summary"].get("iproute2", {})
         for approach, s in res["summary"].items():
             up, down = s["up_s"], s["down_s"]
-            per_pod = f"{up / res['pods'] * 1000:9.2f}" if up and res["pods"] else f"{'-':>9}"
-            r_up = f"{up / ref['up_s']:7.2f}" if up and ref.get("up_s") else f"{'-':>7}"
-            r_down = f"{down / ref['down_s']:8.2f}" if down and ref.get("down_s") else f"{'-':>8}"
+            per_pod = up / res["pods"] * 1000 if up and res["pods"] else None
+            r_up = up / ref["up_s"] if up and ref.get("up_s") else None
+            r_down = down / ref["down_s"] if down and ref.get("down_s") else None
             rss = f"{s['peak_rss_mb']:6.1f} MB" if s["peak_rss_mb"] else f"{'-':>9}"
-            lines.append(f"{approach:<11} {res['nodes']:>5} {res['pods']:>5} "
-                         f"{up if up is not None else float('nan'):8.2f} "
-                         f"{down if down is not None else float('nan'):8.2f} {per_pod} {r_up} {r_down} {rss}")
+            lines.append(f"{approach:<11} {res['nodes']:>5} {res['pods']:>5} {num(up, 7)} {num(down, 7)} "
+                         f"{num(per_pod, 7)} {num(r_up, 7)} {num(r_down, 8)} {num(s.get('up_cpu_s'), 8)} {rss}")
             for err in s["errors"]:
                 lines.append(f"  ! {err}")
         eq = res.get("equivalence")
@@ -515,36 +530,48 @@ def table(results: list[dict]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nodes", type=int, default=10)
+    parser.add_argument("--nodes", default="10", help="nodes; a list (1,5,10) runs each")
     parser.add_argument("--pods-per-node", default="100", help="pods per node; a list (10,50,100) runs each")
     parser.add_argument("--backend", default="vxlan", choices=("vxlan", "host-gw"))
     parser.add_argument("--repeat", type=int, default=1, help="runs per approach; the table shows medians")
     parser.add_argument("--json", action="store_true", help="results as JSON on stdout")
     parser.add_argument("--no-mininet", action="store_true", help="skip mn even when mininet is installed")
     parser.add_argument("--no-inprocess", action="store_true", help="skip the in-process netlab run")
+    parser.add_argument("--name-prefix", default=f"sb{os.getpid() % 100000}",
+                        help="lab names are this + n (netlab), p (in-process), i (iproute2)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("scale.py builds namespaces: run it as root", file=sys.stderr)
         return 2
-    sizes = [int(x) for x in str(args.pods_per_node).split(",") if x]
+    try:
+        sizes = [(int(n), int(m)) for n in str(args.nodes).split(",") if n
+                 for m in str(args.pods_per_node).split(",") if m]
+    except ValueError:
+        parser.error("--nodes and --pods-per-node take numbers, or lists like 10,50,100")
     args.approaches = ["netlab", "iproute2"] + ([] if args.no_inprocess else ["in-process"])
     if not args.no_mininet and mininet_installed():
         args.approaches.append("mininet")
-    base = f"sb{os.getpid() % 100000}"
+    base = args.name_prefix
+    if len(base) > 23:
+        parser.error("--name-prefix: at most 23 characters (lab names are at most 24)")
     results = []
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="netlab-scale-") as tmp:
         try:
-            for per_node in sizes:
-                results.append(size_run(args, base, args.nodes, per_node, Path(tmp)))
+            for nodes, per_node in sizes:
+                results.append(size_run(args, base, nodes, per_node, Path(tmp)))
         finally:
             cleanup(base, Path(tmp))
     left = [n for n in netns.listed() if n.startswith(base)]
     report = {"backend": args.backend, "repeat": args.repeat, "cpus": os.cpu_count(),
-              "kernel": os.uname().release, "results": results, "left_behind": left}
+              "kernel": os.uname().release, "loadavg": {"before": load_before, "after": os.getloadavg()},
+              "results": results, "left_behind": left}
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(table(results))
+        print(f"load average before/after: {' '.join(f'{x:.2f}' for x in load_before)} / "
+              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
         if left:
             print(f"left behind: {left}")
     return 1 if left else 0

@@ -2,28 +2,27 @@
 
 Each namespace is entered in-process and keeps one netlink socket, opened while the
 thread was inside it (a socket stays bound to the namespace it was made in). Interface
-indexes are remembered as objects are made, so no table is dumped to find one object.
+indexes are remembered as objects are made (the kernel echoes each new link), so no
+table is dumped to find one object. The frequent requests go through netlab.rtnl, a
+lean synchronous socket (pyroute2's IPRoute costs ~0.3 ms a request, and a 1,000-pod
+lab sends ~8,000); pyroute2 serves the rest.
 """
 from __future__ import annotations
 
 import errno
 import os
 import socket
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyroute2 import IPRoute
 from pyroute2.netlink import NETLINK_ROUTE
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl.ndmsg import states as NUD
 
 from . import netns, rtnl
 from .errors import NetlabError
 from .steps import Addr, Bridge, Fdb, Ipip, Ipvlan, Macvlan, Neigh, Note, Route, Step, Sysctl, Up, Veth, Vxlan
 
-RTNH_F_ONLINK = 4
-RT_SCOPE_LINK = 253
 IPVLAN_MODES = {"l2": 0, "l3": 1}    # IPVLAN_MODE_L2, IPVLAN_MODE_L3
 BRIDGE_MODE_HAIRPIN = 1
 
@@ -71,16 +70,11 @@ class Handle:
 
 
 class Kernel:
-    """Open namespaces of one run; close() releases every fd and socket.
-
-    create, attach, apply and release may be called from several threads (netlab.parallel),
-    each for its own namespaces: setns moves only the calling thread.
-    """
+    """Open namespaces of one run; close() releases every fd and socket."""
 
     def __init__(self) -> None:
         self.switch = netns.Switcher()
         self.handles: dict[str, Handle] = {}
-        self._lock = threading.Lock()   # guards `handles`
 
     def close(self) -> None:
         for handle in self.handles.values():
@@ -121,24 +115,22 @@ class Kernel:
                     raise ApplyError(name, f"ip netns add {name}", OSError(
                         errno.EEXIST, f"/run/netns/{name} already exists and is not this lab's")) from err
                 raise ApplyError(name, f"ip netns add {name}", err) from err
-        with self._lock:
-            self.handles[name] = handle
+        self.handles[name] = handle
         return handle
 
     def attach(self, name: str) -> Handle:
         """Open an existing namespace (FileNotFoundError when it is not there)."""
-        with self._lock:
-            if name in self.handles:
-                return self.handles[name]
-            fd = netns.open_ns(name)
-            try:
-                with self.switch.inside(fd):
-                    nl = rtnl.RtnlSocket()
-            except OSError:
-                os.close(fd)
-                raise
-            handle = self.handles[name] = Handle(name, fd, nl, {"lo": 1}, self._ipr_inside)
-            return handle
+        if name in self.handles:
+            return self.handles[name]
+        fd = netns.open_ns(name)
+        try:
+            with self.switch.inside(fd):
+                nl = rtnl.RtnlSocket()
+        except OSError:
+            os.close(fd)
+            raise
+        handle = self.handles[name] = Handle(name, fd, nl, {"lo": 1}, self._ipr_inside)
+        return handle
 
     def dismantle(self, name: str) -> None:
         """Delete a namespace's interfaces now, before it is dropped. The kernel frees a dropped
@@ -155,8 +147,7 @@ class Kernel:
                     raise
 
     def release(self, name: str) -> None:
-        with self._lock:
-            handle = self.handles.pop(name, None)
+        handle = self.handles.pop(name, None)
         if handle:
             handle.close()
 
@@ -189,7 +180,7 @@ class Kernel:
         elif isinstance(step, Route):
             # no gateway: scope link, as `ip route add DST dev DEV` does
             nl.call(rtnl.new_route(step.dst.network_address, step.dst.prefixlen, h.index(step.dev), step.via,
-                                   step.onlink, rtnl.RT_SCOPE_UNIVERSE if step.via is not None else RT_SCOPE_LINK))
+                                   step.onlink, rtnl.RT_SCOPE_UNIVERSE if step.via is not None else rtnl.RT_SCOPE_LINK))
         elif isinstance(step, Bridge):
             self._learn(h, nl.call(rtnl.new_bridge(step.name, step.mtu))[0])
         elif isinstance(step, Veth):

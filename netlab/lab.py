@@ -101,8 +101,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
         record["pending"] = [ns.name for ns in create]
         state.save(name, record)
         try:
-            _build(kernel, the_plan, create, progress)
-            timings.mark("build namespaces")
+            _build(kernel, the_plan, create, progress, timings)
             started = _start_containers(kernel, the_plan, record)
             timings.mark("start containers")
             # policies are not in the namespace fingerprints: every run rewrites them, nothing is rebuilt
@@ -141,15 +140,33 @@ def _kept(the_plan: Plan, old: dict, existing: dict[str, Mark]) -> set[str]:
     return keep
 
 
-def _build(kernel: Kernel, the_plan: Plan, create: list[NetnsPlan], progress) -> None:
+def _build(kernel: Kernel, the_plan: Plan, create: list[NetnsPlan], progress, timings: Timings) -> None:
+    """Create and fill the namespaces, parents first; one timing stage per role (e.g. "build 1000 pods").
+
+    One thread: creating namespaces, links and /run/netns entries serializes in the kernel
+    (rtnl lock, the directory's lock); threads over two cores measured no faster.
+    """
     lab = the_plan.lab.lab.name
+    counts: dict[Role, int] = {}
     for ns in create:
+        if counts and ns.role not in counts:
+            _mark_built(timings, counts)
+        counts[ns.role] = counts.get(ns.role, 0) + 1
         kernel.create(ns.name, Mark(lab, ns.role.value, ns.subject).text())
         kernel.apply(ns.name, ns.steps)
         if ns.role is Role.POD:
             kernel.release(ns.name)   # a pod is finished once built; keep fds low on big labs
         if progress:
             progress()
+    _mark_built(timings, counts)
+
+
+def _mark_built(timings: Timings, counts: dict[Role, int]) -> None:
+    if not counts:
+        timings.mark("build: none new")
+        return
+    role, count = list(counts.items())[-1]
+    timings.mark(f"build {count} {role.value}{'s' if count != 1 else ''}")
 
 
 def _start_containers(kernel: Kernel, the_plan: Plan, record: dict) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from ipaddress import IPv4Interface, IPv4Network
 
 from . import backends
@@ -49,10 +50,12 @@ class Plan:
     namespaces: tuple[NetnsPlan, ...]
 
     def find(self, role: Role, subject: str) -> NetnsPlan | None:
-        for ns in self.namespaces:
-            if ns.role is role and ns.subject == subject:
-                return ns
-        return None
+        return self._by_subject.get((role, subject))
+
+    @cached_property
+    def _by_subject(self) -> dict[tuple[Role, str], NetnsPlan]:
+        # looked up once per pod: a scan each time would make big labs quadratic
+        return {(ns.role, ns.subject): ns for ns in self.namespaces}
 
 
 def vpc_netns(lab: str) -> str:

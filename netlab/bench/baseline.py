@@ -15,6 +15,7 @@ from ..errors import NetlabError
 from ..inventory import Mark
 from ..steps import Addr, Up, Veth
 from .paths import BASELINE_BACKEND, Endpoint, PathKind, PathPair
+from .tuning import CLIENT_TUNING
 
 ROLE = "baseline"
 CLIENT_ADDR = IPv4Interface("10.254.0.1/30")   # private to the two namespaces: no route leaves them
@@ -33,7 +34,7 @@ def build(lab: str) -> PathPair:
                 kernel.create(name, Mark(lab, ROLE, side).text())
                 created.append(name)
             kernel.apply(client, [Up("lo"), Veth("eth0", "eth0", server, MTU), Addr("eth0", CLIENT_ADDR),
-                                  Up("eth0")])
+                                  Up("eth0"), CLIENT_TUNING])
             kernel.apply(server, [Up("lo"), Addr("eth0", SERVER_ADDR)])
         except BaseException as err:
             kernel.close()

@@ -12,7 +12,7 @@ from ..errors import InputError
 from ..model import Backend
 from . import report, session
 from .paths import BASELINE_BACKEND, lab_name
-from .runner import TEST_ALIASES, Test
+from .runner import TEST_ALIASES, BenchTest
 
 LAB_NAME_MAX = 24     # as the loader allows
 PREFIX = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
@@ -28,9 +28,9 @@ def parse_backends(text: str) -> tuple[Backend, ...]:
     return tuple(dict.fromkeys(Backend(n) for n in names))
 
 
-def parse_tests(text: str) -> tuple[Test, ...]:
+def parse_tests(text: str) -> tuple[BenchTest, ...]:
     names = [n.strip() for n in text.split(",") if n.strip()]
-    by_name = {**TEST_ALIASES, **{t.value.lower(): t for t in Test}}
+    by_name = {**TEST_ALIASES, **{t.value.lower(): t for t in BenchTest}}
     wrong = [n for n in names if n.lower() not in by_name]
     if wrong or not names:
         raise InputError(f"--tests: {'unknown test ' + ', '.join(map(repr, wrong)) if wrong else 'empty'}; "

@@ -139,7 +139,7 @@ def plot(run: BenchRun, machine: dict, path: str) -> None:
     handles: dict = {}
     for ax in axes[0]:
         handles.update({label: h for h, label in zip(*ax.get_legend_handles_labels())})
-    fig.legend(handles.values(), handles.keys(), loc="upper right", fontsize=8)
+    fig.legend(handles.values(), handles.keys(), loc="upper left", fontsize=8)
     o = run.options
     fig.suptitle(f"netlab bench: {o.duration}s each, {o.parallel} parallel — {machine['cpus']} CPUs "
                  f"({machine['cpu_model']}), kernel {machine['kernel']}", fontsize=9)

@@ -33,17 +33,17 @@ CLIENT_SLACK = 60.0           # seconds a client may run past the test's duratio
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-class Test(StrEnum):
+class BenchTest(StrEnum):
     STREAM = "TCP_STREAM"
     RR = "TCP_RR"
     CRR = "TCP_CRR"
 
 
-TEST_ALIASES = {"stream": Test.STREAM, "rr": Test.RR, "crr": Test.CRR}
-UNITS = {Test.STREAM: "Gbit/s", Test.RR: "trans/s", Test.CRR: "trans/s"}
-TOOLS = {Test.STREAM: "iperf3", Test.RR: "iperf (2) --bounceback", Test.CRR: "wrk + nginx"}
+TEST_ALIASES = {"stream": BenchTest.STREAM, "rr": BenchTest.RR, "crr": BenchTest.CRR}
+UNITS = {BenchTest.STREAM: "Gbit/s", BenchTest.RR: "trans/s", BenchTest.CRR: "trans/s"}
+TOOLS = {BenchTest.STREAM: "iperf3", BenchTest.RR: "iperf (2) --bounceback", BenchTest.CRR: "wrk + nginx"}
 PACKAGES = {"iperf3": "iperf3", "iperf": "iperf", "wrk": "wrk", "nginx": "nginx"}   # binary -> apt package
-BINARIES = {Test.STREAM: ("iperf3",), Test.RR: ("iperf",), Test.CRR: ("wrk", "nginx")}
+BINARIES = {BenchTest.STREAM: ("iperf3",), BenchTest.RR: ("iperf",), BenchTest.CRR: ("wrk", "nginx")}
 
 
 class ToolMissing(NetlabError):
@@ -58,20 +58,20 @@ class Measurement:
     server_cpu: float
     host_cpu: float         # busy seconds of every CPU of the machine meanwhile (softirq included)
     seconds: float          # wall time of the client
-    duration: int           # the test's asked duration: the period value is a rate over
+    duration: int           # seconds asked for: `value` is a rate over them
     flows: int
     errors: int
     tool: str
 
 
-def check_tools(tests: list[Test]) -> None:
+def check_tools(tests: list[BenchTest]) -> None:
     """Fail before anything is built when a tool the asked tests need is missing."""
     missing = sorted({binary for test in tests for binary in BINARIES[test] if not shutil.which(binary)})
     if missing:
         packages = " ".join(PACKAGES[b] for b in missing)
         raise ToolMissing(f"netlab bench needs {', '.join(missing)} for the tests asked; nothing was built — "
                           f"install with: apt-get install {packages} (or leave those tests out with --tests)")
-    if Test.RR in tests:
+    if BenchTest.RR in tests:
         found = subprocess.run(["iperf", "--help"], capture_output=True, text=True)
         helptext = found.stdout + found.stderr    # iperf 2 prints its help on stderr
         if "--bounceback" not in helptext:
@@ -127,9 +127,10 @@ class Tool:
                 self.status = self.proc.returncode = os.waitstatus_to_exitcode(status)
                 self.cpu = usage.ru_utime + usage.ru_stime
                 break
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return False
-            time.sleep(0.01)
+            time.sleep(min(0.05, left))   # a light poll: the machine's CPUs are what is measured
         return True
 
     def stop(self, grace: float = 5.0) -> None:
@@ -200,10 +201,10 @@ class Runner:
         self.live.clear()
         self.tmp.cleanup()
 
-    def measure(self, pair: PathPair, test: Test) -> Measurement:
-        if test is Test.STREAM:
+    def measure(self, pair: PathPair, test: BenchTest) -> Measurement:
+        if test is BenchTest.STREAM:
             return self._stream(pair)
-        if test is Test.RR:
+        if test is BenchTest.RR:
             return self._rr(pair)
         return self._crr(pair)
 
@@ -227,7 +228,7 @@ class Runner:
             tool.err.close()
             self.live.remove(tool)
 
-    def _run(self, pair: PathPair, test: Test, server_argv: list[str], port: int, client_argv: list[str],
+    def _run(self, pair: PathPair, test: BenchTest, server_argv: list[str], port: int, client_argv: list[str],
              parser: Callable[[str], object]):
         """Start the server, wait until it listens, run the client to its end; parsed report and CPU."""
         label = f"{test.value} {pair.label}"
@@ -266,9 +267,9 @@ class Runner:
         server = ["iperf3", "-s", "-1", "-p", str(IPERF3_PORT)]
         client = ["iperf3", "-c", pair.server.ip, "-p", str(IPERF3_PORT), "-t", str(s.duration),
                   "-P", str(s.parallel), "-i", "0", "-J"]
-        report, ccpu, scpu, host, secs = self._run(pair, Test.STREAM, server, IPERF3_PORT, client, parse.iperf3)
-        return Measurement(round(report.bits_per_second / 1e9, 3), UNITS[Test.STREAM], ccpu, scpu, host, secs,
-                           duration=s.duration, flows=s.parallel, errors=0, tool=TOOLS[Test.STREAM])
+        report, ccpu, scpu, host, secs = self._run(pair, BenchTest.STREAM, server, IPERF3_PORT, client, parse.iperf3)
+        return Measurement(round(report.bits_per_second / 1e9, 3), UNITS[BenchTest.STREAM], ccpu, scpu, host, secs,
+                           duration=s.duration, flows=s.parallel, errors=0, tool=TOOLS[BenchTest.STREAM])
 
     def _rr(self, pair: PathPair) -> Measurement:
         s = self.settings
@@ -276,13 +277,13 @@ class Runner:
         # --bounceback-period 0: back to back, as netperf TCP_RR (the default is 10 bounces a second)
         client = ["iperf", "-c", pair.server.ip, "-p", str(IPERF2_PORT), "--bounceback",
                   "--bounceback-period", "0", "-t", str(s.duration), "-P", str(s.parallel)]
-        report, ccpu, scpu, host, secs = self._run(pair, Test.RR, server, IPERF2_PORT, client,
+        report, ccpu, scpu, host, secs = self._run(pair, BenchTest.RR, server, IPERF2_PORT, client,
                                                    parse.iperf2_bounceback)
         if report.flows != s.parallel:
-            raise NetlabError(f"{Test.RR.value} {pair.label}: iperf reported {report.flows} of "
+            raise NetlabError(f"{BenchTest.RR.value} {pair.label}: iperf reported {report.flows} of "
                               f"{s.parallel} flows")
-        return Measurement(round(report.per_second, 1), UNITS[Test.RR], ccpu, scpu, host, secs,
-                           duration=s.duration, flows=report.flows, errors=0, tool=TOOLS[Test.RR])
+        return Measurement(round(report.per_second, 1), UNITS[BenchTest.RR], ccpu, scpu, host, secs,
+                           duration=s.duration, flows=report.flows, errors=0, tool=TOOLS[BenchTest.RR])
 
     def _crr(self, pair: PathPair) -> Measurement:
         s = self.settings
@@ -294,12 +295,12 @@ class Runner:
         threads = min(s.parallel, os.cpu_count() or 1)
         client = ["wrk", "-t", str(threads), "-c", str(s.parallel), "-d", f"{s.duration}s", "--timeout", "5s",
                   "-H", "Connection: close", f"http://{pair.server.ip}:{HTTP_PORT}/"]
-        report, ccpu, scpu, host, secs = self._run(pair, Test.CRR, server, HTTP_PORT, client, parse.wrk)
+        report, ccpu, scpu, host, secs = self._run(pair, BenchTest.CRR, server, HTTP_PORT, client, parse.wrk)
         if report.errors:
-            self.log(f"  note: {Test.CRR.value} {pair.label}: wrk counted {report.errors} failed requests "
+            self.log(f"  note: {BenchTest.CRR.value} {pair.label}: wrk counted {report.errors} failed requests "
                      "(socket errors or non-2xx); the rate counts completed ones only")
-        return Measurement(round(report.per_second, 1), UNITS[Test.CRR], ccpu, scpu, host, secs,
-                           duration=s.duration, flows=s.parallel, errors=report.errors, tool=TOOLS[Test.CRR])
+        return Measurement(round(report.per_second, 1), UNITS[BenchTest.CRR], ccpu, scpu, host, secs,
+                           duration=s.duration, flows=s.parallel, errors=report.errors, tool=TOOLS[BenchTest.CRR])
 
 
 def nginx_conf(prefix: str, port: int, workers: int) -> str:

@@ -16,16 +16,16 @@ from typing import Callable, Iterator
 from .. import lab as lab_ops
 from .. import loader, netns, state
 from ..errors import NetlabError
-from ..model import Backend
-from . import baseline, paths
+from ..model import Backend, LabFile
+from . import baseline, paths, tuning
 from .paths import BASELINE_BACKEND, PathPair
-from .runner import Measurement, Runner, Settings, Test, check_tools
+from .runner import BenchTest, Measurement, Runner, Settings, check_tools
 
 
 @dataclass(frozen=True)
 class BenchOptions:
     backends: tuple[Backend, ...]
-    tests: tuple[Test, ...]
+    tests: tuple[BenchTest, ...]
     duration: int
     parallel: int
     keep: bool = False
@@ -55,6 +55,9 @@ class Terminated(KeyboardInterrupt):
 def run(options: BenchOptions, log: Callable[[str], None]) -> BenchRun:
     lab_ops.require_privileges("bench")
     check_tools(list(options.tests))
+    labfiles = [_lab_file(options.prefix, backend) for backend in options.backends]
+    for labfile in labfiles:     # a backend this kernel cannot build fails now, not after the baseline
+        lab_ops.check_kernel(labfile)
     bench = BenchRun(options)
     runner = Runner(Settings(options.duration, options.parallel), log)
     baseline_lab = paths.lab_name(options.prefix, BASELINE_BACKEND)
@@ -62,8 +65,8 @@ def run(options: BenchOptions, log: Callable[[str], None]) -> BenchRun:
         try:
             log(f"baseline: veth pair {baseline_lab}.client <-> {baseline_lab}.server")
             _measure(bench, runner, baseline.build(baseline_lab), log)
-            for backend in options.backends:
-                for pair in _bench_lab(bench, backend, log):
+            for labfile in labfiles:
+                for pair in _bench_lab(bench, labfile, log):
                     _measure(bench, runner, pair, log)
         finally:
             with _signals_held():
@@ -80,10 +83,14 @@ def _measure(bench: BenchRun, runner: Runner, pair: PathPair, log: Callable[[str
             f"cpu {m.client_cpu + m.server_cpu:6.2f}s (client {m.client_cpu:.2f}, server {m.server_cpu:.2f})")
 
 
-def _bench_lab(bench: BenchRun, backend: Backend, log: Callable[[str], None]) -> list[PathPair]:
+def _lab_file(prefix: str, backend: Backend) -> LabFile:
+    name = paths.lab_name(prefix, backend.value)
+    return loader.load_text(paths.lab_text(name, backend.value), f"<netlab bench lab {name}>")
+
+
+def _bench_lab(bench: BenchRun, labfile: LabFile, log: Callable[[str], None]) -> list[PathPair]:
     """Bring up (or reuse, when identical) the backend's bench lab; its same- and cross-node pairs."""
-    name = paths.lab_name(bench.options.prefix, backend.value)
-    labfile = loader.load_text(paths.lab_text(name, backend.value), f"<netlab bench lab {name}>")
+    name, backend = labfile.lab.name, labfile.lab.backend
     record = state.load(name)
     if record is not None and not _identical(labfile, record):
         raise NetlabError(f"lab {name!r} is up but is not netlab bench's lab for backend {backend.value} "
@@ -97,10 +104,12 @@ def _bench_lab(bench: BenchRun, backend: Backend, log: Callable[[str], None]) ->
         log(f"{backend.value}: building lab {name} (2 nodes, 3 pods)")
         lab_ops.up(labfile)
         record = state.load(name) or {}
-    return paths.lab_pairs(labfile, record)
+    pairs = paths.lab_pairs(labfile, record)
+    tuning.tune_client(pairs[0].client.netns)
+    return pairs
 
 
-def _identical(labfile, record: dict) -> bool:
+def _identical(labfile: LabFile, record: dict) -> bool:
     """The recorded lab is the one planned now, ready, with every namespace present."""
     the_plan = lab_ops.make_plan(labfile)
     planned = {ns.name: ns.fingerprint for ns in the_plan.namespaces}

@@ -1,0 +1,55 @@
+"""netlab.rtnl on a real kernel, in a throwaway unnamed namespace (gone when its fd closes)."""
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from netlab import netns, rtnl
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def throwaway():
+    """A socket in a new unnamed namespace, and that namespace's fd (never the root's)."""
+    switch = netns.Switcher()
+    with switch.fresh() as fd:
+        nl = rtnl.RtnlSocket()
+    yield nl, fd
+    nl.close()
+    os.close(fd)
+    switch.close()
+
+
+@pytest.fixture
+def sock(throwaway):
+    return throwaway[0]
+
+
+def test_echo_gives_the_new_index_and_a_veth_names_its_peer(throwaway):
+    sock, fd = throwaway
+    bridge = rtnl.parse_link(sock.call(rtnl.new_bridge("br0", 1400))[0])
+    assert (bridge.index, bridge.name) == (2, "br0")
+    veth = rtnl.parse_link(sock.call(rtnl.new_veth("a0", 1400, "a1", 1400, fd))[0])   # both ends here
+    assert veth.name == "a0" and veth.link == sock.link(name="a1").index
+
+
+def test_a_refused_request_in_a_batch_is_named_and_the_socket_stays_in_step(sock):
+    sock.call(rtnl.new_bridge("br0", 1400))
+    with pytest.raises(rtnl.RequestFailed) as caught:
+        sock.call(rtnl.set_link(1, up=True), rtnl.new_bridge("br0", 1400), rtnl.set_link(2, up=True))
+    assert (caught.value.code, caught.value.position) == (errno.EEXIST, 1)
+    assert sock.link(2).name == "br0"          # the next answer is this call's, not a stale ack
+    with pytest.raises(rtnl.RequestFailed) as caught:
+        sock.call(rtnl.new_link("x0", "no-such-kind"))
+    assert caught.value.code == errno.EOPNOTSUPP
+
+
+def test_the_alias_is_read_back(sock):
+    sock.call(rtnl.set_link(1, alias="netlab:t:vpc:t"))
+    assert sock.link(1).alias == "netlab:t:vpc:t"
+    with pytest.raises(rtnl.NetlinkError) as caught:
+        sock.link(name="nope0")
+    assert caught.value.code == errno.ENODEV

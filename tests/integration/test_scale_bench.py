@@ -1,0 +1,45 @@
+"""Smoke of the scale benchmark (benchmarks/scale.py) at 2 x 10: structure, same objects, no leftovers.
+
+No timing is asserted: CI machines differ, and the figures belong in the README, not in a test.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netlab import netns
+from tests.conftest import lab_name
+
+pytestmark = pytest.mark.root
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "scale.py"
+
+
+def test_scale_benchmark_smoke():
+    prefix = lab_name("sc")[:20]
+    proc = subprocess.run([sys.executable, str(BENCH), "--nodes", "2", "--pods-per-node", "10", "--json",
+                           "--no-mininet", "--name-prefix", prefix],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["left_behind"] == []
+    assert [n for n in netns.listed() if n.startswith(prefix)] == []
+    (result,) = report["results"]
+    assert (result["nodes"], result["pods"], result["namespaces"]) == (2, 20, 1 + 2 + 20)
+    for approach in ("netlab", "in-process", "iproute2"):
+        summary = result["summary"][approach]
+        assert summary["errors"] == [], summary["errors"]
+        assert summary["up_s"] > 0 and summary["down_s"] >= 0
+        assert all(run["namespaces"] == 23 for run in result["runs"][approach])
+    assert result["summary"]["netlab"]["peak_rss_mb"] > 0
+    assert {"build 1 vpc", "build 2 nodes", "build 20 pods", "down: inventory"} <= \
+        set(result["runs"]["netlab"][0]["stages"])
+    same = result["equivalence"]
+    assert same["equivalent"], same["differences"]
+    assert same["namespaces"] == {"netlab": 23, "iproute2": 23}
+    assert same["objects"]["netlab"] == same["objects"]["iproute2"]
+    assert same["objects"]["netlab"]["hairpin"] == 20 and same["objects"]["netlab"]["fdb"] == 2
