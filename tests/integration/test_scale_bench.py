@@ -22,7 +22,7 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "scale.py"
 def test_scale_benchmark_smoke():
     prefix = lab_name("sc")[:20]
     proc = subprocess.run([sys.executable, str(BENCH), "--nodes", "2", "--pods-per-node", "10", "--json",
-                           "--no-mininet", "--name-prefix", prefix],
+                           "--name-prefix", prefix],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout)
