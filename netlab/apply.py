@@ -27,10 +27,21 @@ IPVLAN_MODES = {"l2": 0, "l3": 1}    # IPVLAN_MODE_L2, IPVLAN_MODE_L3
 BRIDGE_MODE_HAIRPIN = 1
 
 
+# limits a big lab can reach, and what to do about each
+LIMIT_HINTS = {
+    errno.EMFILE: "netlab ran out of file descriptors: raise `ulimit -n` (the hard limit) and retry",
+    errno.ENFILE: "the system ran out of file descriptors (fs.file-max)",
+    errno.ENOSPC: "a kernel limit is reached: user.max_net_namespaces, or the table or device limits",
+    errno.ENOBUFS: "the netlink socket buffer overflowed; retry, or build the lab in parts",
+}
+
+
 class ApplyError(NetlabError):
     def __init__(self, netns_name: str, step: Step | str, err: Exception):
         what = step if isinstance(step, str) else step.describe()
-        super().__init__(f"in namespace {netns_name}: `{what}` failed: {err}")
+        code = getattr(err, "code", None) or getattr(err, "errno", None)
+        hint = f" — {LIMIT_HINTS[code]}" if code in LIMIT_HINTS else ""
+        super().__init__(f"in namespace {netns_name}: `{what}` failed: {err}{hint}")
         self.netns_name, self.step, self.cause = netns_name, step, err
 
 

@@ -157,17 +157,14 @@ def _node(lab: LabFile, alloc: Allocation, node: NodeAlloc, mtu: int) -> NetnsPl
 def _pod(lab: LabFile, alloc: Allocation, pod: Pod, mtu: int) -> NetnsPlan:
     name = lab.lab.name
     node = alloc.nodes[pod.node]
-    ip = alloc.pod_ips[pod.key]
     node_ns = node_netns(name, pod.node)
     steps: list[Step] = [Up("lo")]
     if backends.pods_on_underlay(lab):
         steps += backends.pod_steps(lab, alloc, pod)   # eth0 is a child of the node's eth0: no veth
     else:
+        steps += [Veth(POD_IF, pod_host_veth(name, pod), node_ns, mtu, peer_master=BRIDGE, hairpin=True)]
+        steps += pod_address(alloc, pod)
         steps += [
-            Veth(POD_IF, pod_host_veth(name, pod), node_ns, mtu, peer_master=BRIDGE, hairpin=True),
-            Addr(POD_IF, IPv4Interface(f"{ip}/{node.pod_cidr.prefixlen}")),
-            Up(POD_IF),
-            Note(f"ip route {node.pod_cidr} dev {POD_IF} scope link: the kernel adds it with the address"),
             Route(lab.networking.pod_subnet, POD_IF, via=node.gateway),
             Route(IPv4Network("0.0.0.0/0"), POD_IF, via=node.gateway),
         ]
@@ -176,6 +173,16 @@ def _pod(lab: LabFile, alloc: Allocation, pod: Pod, mtu: int) -> NetnsPlan:
         for c in pod.containers)
     return NetnsPlan(pod_netns(name, pod), Role.POD, pod.key, tuple(steps),
                      depends_on=node_ns, containers=containers)
+
+
+def pod_address(alloc: Allocation, pod: Pod) -> list[Step]:
+    """The pod's address on eth0 with its node's prefix, and the link up; every backend's pods."""
+    node = alloc.nodes[pod.node]
+    return [
+        Addr(POD_IF, IPv4Interface(f"{alloc.pod_ips[pod.key]}/{node.pod_cidr.prefixlen}")),
+        Up(POD_IF),
+        Note(f"ip route {node.pod_cidr} dev {POD_IF} scope link: the kernel adds it with the address"),
+    ]
 
 
 def subnet_env(lab: LabFile, node: NodeAlloc, mtu: int) -> dict[str, str]:

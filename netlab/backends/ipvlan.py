@@ -15,7 +15,7 @@ from ipaddress import IPv4Interface, IPv4Network
 
 from ..ipam import Allocation, NodeAlloc
 from ..model import IpvlanMode, LabFile, Pod
-from ..steps import Addr, Ipvlan, Note, Route, Step, Up
+from ..steps import Addr, Ipvlan, Route, Step, Up
 from . import hostgw, macvlan
 
 SHIM = "ipvlan-shim"
@@ -38,17 +38,12 @@ def node_steps(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> list[Step]:
 
 
 def pod_steps(lab: LabFile, alloc: Allocation, pod: Pod) -> list[Step]:
-    from ..plan import NODE_UPLINK, POD_IF, node_netns, pod_netns
+    from ..plan import NODE_UPLINK, POD_IF, node_netns, pod_address, pod_netns
     mode = lab.lab.ipvlan.mode
     link = Ipvlan(POD_IF, NODE_UPLINK, mode.value, lab.lab.underlay_mtu,
                   parent_netns=node_netns(lab.lab.name, pod.node), netns=pod_netns(lab.lab.name, pod))
     if mode is IpvlanMode.L2:
         return macvlan.on_segment(lab, alloc, pod, link)
-    node = alloc.nodes[pod.node]
-    return [
-        link,
-        Addr(POD_IF, IPv4Interface(f"{alloc.pod_ips[pod.key]}/{node.pod_cidr.prefixlen}")),
-        Up(POD_IF),
-        Note(f"ip route {node.pod_cidr} dev {POD_IF} scope link: the kernel adds it with the address"),
+    return [link] + pod_address(alloc, pod) + [
         Route(IPv4Network("0.0.0.0/0"), POD_IF),   # l3: the node's stack routes everything
     ]

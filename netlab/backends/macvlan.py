@@ -23,7 +23,7 @@ from ipaddress import IPv4Interface, IPv4Network
 
 from ..ipam import Allocation, NodeAlloc
 from ..model import LabFile, Pod
-from ..steps import Addr, Macvlan, Note, Route, Step, Sysctl, Up
+from ..steps import Addr, Macvlan, Route, Step, Sysctl, Up
 
 MODE = "bridge"          # children of one parent talk to each other without the wire
 SHIM = "macvlan-shim"
@@ -52,13 +52,9 @@ def pod_steps(lab: LabFile, alloc: Allocation, pod: Pod) -> list[Step]:
 
 def on_segment(lab: LabFile, alloc: Allocation, pod: Pod, link: Step) -> list[Step]:
     """A pod whose eth0 is `link`, on the one L2 segment all pods share."""
-    from ..plan import POD_IF
+    from ..plan import POD_IF, pod_address
     node = alloc.nodes[pod.node]
-    return [
-        link,
-        Addr(POD_IF, IPv4Interface(f"{alloc.pod_ips[pod.key]}/{node.pod_cidr.prefixlen}")),
-        Up(POD_IF),
-        Note(f"ip route {node.pod_cidr} dev {POD_IF} scope link: the kernel adds it with the address"),
+    return [link] + pod_address(alloc, pod) + [
         Route(lab.networking.pod_subnet, POD_IF),
         Route(IPv4Network("0.0.0.0/0"), POD_IF, via=node.gateway),
     ]

@@ -65,11 +65,11 @@ def test_pod_namespace_shape_and_node_side(make_lab):
     assert ports[0]["linkinfo"]["info_slave_data"]["hairpin"] is True
     node_routes = {(r["dst"], r.get("gateway"), r.get("dev")) for r in ip(node_ns, "route", "show")}
     assert ("172.16.1.0/24", "10.250.0.11", "eth0") in node_routes
-    with open(f"/proc/sys/net/ipv4/ip_forward") as f:
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
         host_forwarding = f.read()
     assert netlab("exec", "node-1", "--name", name, "--", "cat",
                   "/proc/sys/net/ipv4/ip_forward").stdout.strip() == "1"
-    with open(f"/proc/sys/net/ipv4/ip_forward") as f:
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
         assert f.read() == host_forwarding
 
 
