@@ -119,7 +119,7 @@ class Kernel:
             handle = Handle(name, fd, nl, {"lo": 1}, self._ipr_inside)
             try:
                 nl.call(rtnl.set_link(1, alias=mark))
-                self.switch.publish(fd, name)
+                self.switch.publish(fd, name, stamp=mark)
             except (OSError, NetlinkError) as err:
                 handle.close()
                 if isinstance(err, FileExistsError):

@@ -85,7 +85,9 @@ def up(lab: LabFile, progress=None) -> UpResult:
     name = lab.lab.name
     with state.locked(name), Kernel() as kernel:
         old = state.load(name) or {}
+        _remove_placeholders(name, old)    # a killed run's half-made names, stamped as ours
         existing = owned(kernel, name)
+        _refuse_foreign(the_plan, existing)
         keep = _kept(the_plan, old, existing)
         fresh_lab = not existing
         remove = [ns for ns in existing if ns not in keep]
@@ -110,14 +112,14 @@ def up(lab: LabFile, progress=None) -> UpResult:
         except BaseException as err:
             if fresh_lab:
                 _rollback(kernel, name, record)
-                if isinstance(err, NetlabError):
-                    raise NetlabError(f"{err}\nnetlab up rolled back: nothing of lab {name!r} is left") from err
+                outcome = f"netlab up rolled back: nothing of lab {name!r} is left"
             else:
                 record["status"] = "failed"
                 state.save(name, record)
-                if isinstance(err, NetlabError):
-                    raise NetlabError(f"{err}\nlab {name!r} is partly converged: fix the cause and run "
-                                      f"`netlab up` again, or remove it with `netlab down --name {name}`") from err
+                outcome = (f"lab {name!r} is partly converged: fix the cause and run `netlab up` again, "
+                           f"or remove it with `netlab down --name {name}`")
+            if isinstance(err, (NetlabError, OSError)):
+                raise NetlabError(f"{describe_failure(err)}\n{outcome}") from err
             raise
         record = _record(lab, the_plan, record, {ns.name for ns in the_plan.namespaces}, status="ready")
         if enforced is not None:
@@ -125,6 +127,25 @@ def up(lab: LabFile, progress=None) -> UpResult:
         state.save(name, record)
         timings.mark("record state")
     return UpResult(the_plan, len(create), len(remove), len(keep), started, timings)
+
+
+def describe_failure(err: BaseException) -> str:
+    """What failed, with what to do when it is a limit a big lab can reach."""
+    from .apply import LIMIT_HINTS
+    if isinstance(err, OSError) and err.errno in LIMIT_HINTS:
+        return f"{err} — {LIMIT_HINTS[err.errno]}"
+    return str(err)
+
+
+def _refuse_foreign(the_plan: Plan, existing: dict[str, Mark]) -> None:
+    """Before anything changes: a planned name held by a namespace without this lab's mark
+    is someone else's. netlab will neither build over it nor remove it."""
+    taken = sorted({ns.name for ns in the_plan.namespaces} & set(netns.listed()) - set(existing))
+    if taken:
+        shown = ", ".join(f"/run/netns/{n}" for n in taken[:5]) + (" ..." if len(taken) > 5 else "")
+        raise NetlabError(f"{shown}: already there without the mark of lab {the_plan.lab.lab.name!r}, "
+                          "so not netlab's to build over or remove; nothing was changed — remove it "
+                          "yourself, or rename the lab")
 
 
 def _kept(the_plan: Plan, old: dict, existing: dict[str, Mark]) -> set[str]:
@@ -177,7 +198,7 @@ def _start_containers(kernel: Kernel, the_plan: Plan, record: dict) -> int:
         ns = the_plan.find(Role.POD, f"{pod_rec['namespace']}/{pod_rec['name']}")
         if ns is None or not ns.containers:
             continue
-        running = {c["container"]: procs.ProcRecord(**c) for c in pod_rec.get("containers", [])}
+        running = {rec.container: rec for rec in procs.records_of([pod_rec])}
         todo = [run for run in ns.containers if not (run.name in running and procs.alive(running[run.name]))]
         if not todo:
             continue
@@ -193,7 +214,7 @@ def _start_containers(kernel: Kernel, the_plan: Plan, record: dict) -> int:
                     rec = procs.spawn(fd, lab, ns.subject, run.name, argv, log, str(workdir))
                 except OSError as err:
                     raise NetlabError(f"pod {ns.subject}: container {run.name!r} could not start "
-                                      f"`{' '.join(argv)}`: {err.strerror or err}") from err
+                                      f"`{' '.join(argv)}`: {describe_failure(err)}") from err
                 running[run.name] = rec
                 started += 1
         finally:
@@ -207,11 +228,11 @@ def _stop_containers(lab: str, old: dict, names: list[str], existing: dict[str, 
     if not names:
         return
     subjects = {existing[n].subject for n in names if n in existing}
-    records = [procs.ProcRecord(**c) for pod in old.get("pods", [])
-               if f"{pod['namespace']}/{pod['name']}" in subjects for c in pod.get("containers", [])]
+    records = procs.records_of([pod for pod in old.get("pods", [])
+                                if f"{pod.get('namespace')}/{pod.get('name')}" in subjects])
     inodes = {ino for ino in (netns.inode(n) for n in names) if ino}
     records += procs.find_lab_processes(lab, inodes)
-    procs.stop(records)
+    procs.stop(records, lab)
 
 
 def _rollback(kernel: Kernel, lab: str, record: dict) -> None:
@@ -220,22 +241,17 @@ def _rollback(kernel: Kernel, lab: str, record: dict) -> None:
     kernel.close()
     for ns_name in reversed(list(existing)):
         netns.unpublish(ns_name)
-    _remove_placeholders(record)
+    _remove_placeholders(lab, record)
     state.remove(lab)
 
 
-def _remove_placeholders(record: dict) -> None:
-    """A crash between creating /run/netns/NAME and mounting on it leaves an empty file."""
+def _remove_placeholders(lab: str, record: dict) -> None:
+    """A crash between creating /run/netns/NAME and mounting on it leaves a file; netlab's
+    carry its stamp (the namespace's mark). Files without it are someone else's: left alone."""
     for name in record.get("pending", []):
-        try:
-            fd = os.open(netns.path(name), os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            placeholder = not netns.is_nsfs(fd) and os.fstat(fd).st_size == 0
-        finally:
-            os.close(fd)
-        if placeholder:
+        stamp = netns.placeholder_of(name)
+        mark = Mark.parse(stamp.strip()) if stamp else None
+        if mark is not None and mark.lab == lab:
             os.unlink(netns.path(name))
 
 
@@ -297,11 +313,11 @@ def down(lab_name: str, progress=None) -> DownResult:
         existing = owned(kernel, lab_name)
         lookalikes = [n for n in netns.listed() if n.startswith(f"{lab_name}.") and n not in existing]
         timings.mark("inventory")
-        records = [procs.ProcRecord(**c) for pod in record.get("pods", []) for c in pod.get("containers", [])]
+        records = procs.records_of(record.get("pods", []))
         inodes = {ino for ino in (netns.inode(n) for n in existing) if ino}
         records += procs.find_lab_processes(lab_name, inodes)
-        live = [r for r in records if procs.alive(r)]
-        procs.stop(records)
+        live = [r for r in records if procs.alive(r) and procs.carries_marker(r.pid, lab_name)]
+        procs.stop(records, lab_name)
         kernel.close()
         timings.mark("stop containers")
         if progress:
@@ -310,7 +326,7 @@ def down(lab_name: str, progress=None) -> DownResult:
             netns.unpublish(ns_name)
             if progress:
                 progress()
-        _remove_placeholders(record)
+        _remove_placeholders(lab_name, record)
         timings.mark("remove namespaces")
         lookalikes = [n for n in lookalikes if os.path.exists(netns.path(n))]
         state.remove(lab_name)

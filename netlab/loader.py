@@ -8,6 +8,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 from . import ipam
+from .state import MAX_LAB_NAME   # namespace names and interface aliases stay short
 from .checks import IANA_SVC_NAME, MISSING, DocChecker
 from .errors import InputError, Problem
 from .model import (CALICO_IP_ANNOTATION, KUBEADM_API_VERSIONS, LAB_API_VERSION, NAMESPACE_NAME_LABEL,
@@ -16,7 +17,6 @@ from .model import (CALICO_IP_ANNOTATION, KUBEADM_API_VERSIONS, LAB_API_VERSION,
 from .yamlsrc import Document, join, load_documents
 
 DEFAULT_LAB = "default.yaml"
-MAX_LAB_NAME = 24            # namespace names and interface aliases stay short and readable
 RESERVED_NODE_NAMES = ("vpc",)
 POD_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
 POD_SPEC_KEYS = ("nodeName", "containers", "restartPolicy", "terminationGracePeriodSeconds")

@@ -99,14 +99,22 @@ class Switcher:
         finally:
             self.go_home()
 
-    def publish(self, fd: int, name: str) -> None:
-        """Bind-mount the namespace `fd` on /run/netns/NAME (EEXIST if the name is taken)."""
+    def publish(self, fd: int, name: str, stamp: str) -> None:
+        """Bind-mount the namespace `fd` on /run/netns/NAME (EEXIST if the name is taken).
+
+        The mount point is created holding `stamp`, hidden once the namespace is mounted on
+        it: a crash between the two leaves a file that says whose it is (see placeholder_of).
+        """
         if not self._dir_ready:
             _prepare_dir()
             self._dir_ready = True
         target = path(name)
         try:
-            os.close(os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
+            out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+            try:
+                os.write(out, stamp.encode())
+            finally:
+                os.close(out)
         except OSError as err:
             if err.errno not in MOUNT_DENIED:
                 raise   # FileExistsError: the name is taken, the caller says so
@@ -116,6 +124,20 @@ class Switcher:
             code = ctypes.get_errno()
             os.unlink(target)
             raise _mount_error(code, f"mount --bind on {target}")
+
+
+def placeholder_of(name: str) -> str | None:
+    """The stamp in /run/netns/NAME when it is a file no namespace is mounted on, else None."""
+    try:
+        fd = os.open(path(name), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if is_nsfs(fd):
+            return None
+        return os.read(fd, 4096).decode(errors="replace")
+    finally:
+        os.close(fd)
 
 
 def open_ns(name: str) -> int:

@@ -70,20 +70,46 @@ def responder_argv(pod: str, ports: tuple[tuple[int, str], ...]) -> list[str]:
     return argv
 
 
-def stop(records: list[ProcRecord], grace: float = 2.0) -> None:
-    """SIGTERM each live recorded process (same pid and start time), SIGKILL what remains."""
-    live = [rec for rec in records if alive(rec)]
+def carries_marker(pid: int, lab: str) -> bool:
+    """True when process `pid` carries lab `lab`'s container marker in its own environment."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f"{ENV_LAB}={lab}\0".encode() in f.read() + b"\0"
+    except OSError:
+        return False
+
+
+def records_of(pods: list[dict]) -> list[ProcRecord]:
+    """The container records of state pods; entries of another shape are skipped, not fatal."""
+    out = []
+    for pod in pods:
+        for entry in pod.get("containers", []):
+            try:
+                out.append(ProcRecord(**entry))
+            except TypeError:
+                continue
+    return out
+
+
+def stop(records: list[ProcRecord], lab: str, grace: float = 2.0) -> None:
+    """SIGTERM each live recorded process of lab `lab`, SIGKILL what remains.
+
+    Live means: same pid and start time as recorded, and the lab's marker in its environment,
+    so a recycled pid after a reboot is never signalled.
+    """
+    live = [rec for rec in records if alive(rec) and carries_marker(rec.pid, lab)]
+    pids = {rec.pid for rec in live}
     for rec in live:
         _signal(rec, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while live and time.monotonic() < deadline:
-        _reap()
+        _reap(pids)
         live = [rec for rec in live if alive(rec) and not _zombie(rec.pid)]
         if live:
             time.sleep(0.02)
     for rec in live:
         _signal(rec, signal.SIGKILL)
-    _reap()
+    _reap(pids)
 
 
 def _signal(rec: ProcRecord, sig: int) -> None:
@@ -107,14 +133,14 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-def _reap() -> None:
-    while True:
+def _reap(pids: set[int]) -> None:
+    """Collect the exit of those of `pids` that are our own children (containers this process
+    started); never another child's, whose status its owner still wants."""
+    for pid in pids:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
-            return
-        if pid == 0:
-            return
+            continue
 
 
 def find_lab_processes(lab: str, inodes: set[int]) -> list[ProcRecord]:

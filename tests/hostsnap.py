@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 
 
 def _run(argv: list[str]) -> str:
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.TimeoutExpired) as err:
-        return f"<{argv[0]} unavailable: {err}>"
+    """A tool's output; a missing tool fails the snapshot (an empty comparison proves nothing)."""
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+    if proc.returncode != 0:
+        raise RuntimeError(f"host snapshot: `{' '.join(argv)}` failed: {proc.stderr.strip()}")
+    return proc.stdout
 
 
 def _ip_json(*args: str) -> list:
@@ -50,9 +50,10 @@ def snapshot() -> dict[str, object]:
         "nft": _run(["nft", "list", "ruleset"]),
         "iptables": "\n".join(l for l in _run(["iptables-save"]).splitlines() if not l.startswith("#")),
         "sysctls": _sysctls(),
-        # other test runs' labs (named t<pid>...) are theirs to check; everything else must stay
+        # labs' namespaces are named <lab>.<...>: this run's are checked by leftovers(), other
+        # runs' (a developer's labs, a concurrent suite) are theirs; every other name must stay
         "netns": sorted(n for n in (os.listdir("/run/netns") if os.path.isdir("/run/netns") else [])
-                        if not re.match(r"t\d+", n)),
+                        if "." not in n),
     }
 
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from netlab import lab as lab_ops
-from netlab import loader, netns, state
+from netlab import loader, netns, procs, state
 from tests.conftest import lab_name, lab_yaml, pod_yaml
 from tests.integration.helpers import lab_namespaces, lab_processes, netlab, pings
 
@@ -79,38 +79,102 @@ def test_down_all_finds_labs_from_their_marks_alone(tmp_path):
         lab_ops.down(second)
 
 
-def test_a_failure_in_the_middle_rolls_back_and_says_what_failed(tmp_path):
-    name = lab_name("rb")
+def test_a_foreign_namespace_on_a_planned_name_is_refused_before_anything_changes(tmp_path):
+    name = lab_name("fg")
     pods = "".join(pod_yaml(f"p{i}", f"node-{1 + i % 3}") for i in range(10))
     path = write_lab(tmp_path, lab_yaml(name, nodes=3) + pods)
     blocker = f"{name}.default.p7"          # someone else's namespace where pod p7 must go
     foreign_netns(blocker)
     try:
         result = netlab("up", str(path))
-        assert result.returncode == 1
-        assert blocker in result.stderr and "rolled back" in result.stderr
-        assert "Traceback" not in result.stderr
-        assert lab_namespaces(name) == [blocker] and lab_processes(name) == []
-        assert state.load(name) is None
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert blocker in result.stderr and "nothing was changed" in result.stderr
+        assert lab_namespaces(name) == [blocker] and state.load(name) is None
     finally:
         drop_foreign(blocker)
         lab_ops.down(name)
 
 
+def _up_with_fd_limits(path, name, limits):
+    """Run `netlab up` under several open-file limits; (limit, result) for each."""
+    if shutil.which("prlimit") is None:
+        pytest.skip("prlimit (util-linux) is not installed")
+    for limit in limits:
+        result = subprocess.run(["prlimit", f"--nofile={limit}:{limit}", sys.executable, "-m", "netlab",
+                                 "up", "-q", str(path)], capture_output=True, text=True, timeout=120)
+        yield limit, result
+
+
+def test_a_kernel_refusal_in_the_middle_rolls_back_and_says_what_failed(tmp_path):
+    """Out of file descriptors on node 6 of 10 (say): a new lab is rolled back completely."""
+    name = lab_name("rb")
+    pods = "".join(pod_yaml(f"p{i}", f"node-{1 + i % 10}") for i in range(30))
+    path = write_lab(tmp_path, lab_yaml(name, nodes=10) + pods)
+    failures = successes = 0
+    try:
+        for limit, result in _up_with_fd_limits(path, name, range(18, 60, 3)):
+            if result.returncode == 0:
+                successes += 1
+                assert len(lab_namespaces(name)) == 41 and state.load(name)["status"] == "ready"
+                lab_ops.down(name)
+                continue
+            failures += 1
+            assert result.returncode == 1 and "Traceback" not in result.stderr, (limit, result.stderr)
+            assert "Too many open files" in result.stderr and "raise `ulimit -n`" in result.stderr
+            assert "rolled back: nothing of lab" in result.stderr
+            assert lab_namespaces(name) == [] and lab_processes(name) == [] and state.load(name) is None
+        assert failures and successes       # the limits spanned both outcomes
+    finally:
+        lab_ops.down(name)
+
+
+def test_a_failure_on_a_running_lab_leaves_a_state_down_removes(tmp_path):
+    name = lab_name("pc")
+    small = write_lab(tmp_path, lab_yaml(name, nodes=2) + pod_yaml("a", "node-1"))
+    big = tmp_path / "big.yaml"
+    big.write_text(lab_yaml(name, nodes=10) + "".join(pod_yaml(f"p{i}", f"node-{1 + i % 10}") for i in range(30)))
+    try:
+        seen_partial = False
+        for limit in range(18, 60, 3):
+            netlab("up", str(small), check=True)
+            (limit, result), = _up_with_fd_limits(big, name, [limit])
+            if result.returncode == 0:
+                break
+            assert result.returncode == 1 and "partly converged" in result.stderr, result.stderr
+            assert f"netlab down --name {name}" in result.stderr
+            seen_partial = True
+            assert state.load(name)["status"] == "failed"
+            netlab("down", "--name", name, check=True)
+            assert lab_namespaces(name) == [] and lab_processes(name) == [] and state.load(name) is None
+        assert seen_partial
+    finally:
+        lab_ops.down(name)
+
+
 @pytest.mark.parametrize("then", ["down", "up"])
 def test_kill_9_during_up_then_down_or_up_leaves_clean_or_complete(tmp_path, then):
+    """SIGKILL `netlab up` at points across its whole run (by how much of the lab exists, not by
+    the clock), then `down` must leave nothing, or `up` must finish the lab."""
     name = lab_name("k9")
     pods = "".join(pod_yaml(f"p{i}", f"node-{1 + i % 2}") for i in range(40))
     path = write_lab(tmp_path, lab_yaml(name) + pods)
     labfile = loader.load_file(str(path))
     expected = 1 + 2 + 40
+    killed_mid_build = 0
     try:
-        for delay in (0.35, 0.5, 0.7, 0.9, 1.2):
+        # kill when this many namespaces exist; 43 = built, containers starting
+        for at in (0, 1, 3, 8, 20, 35, 43):
             proc = subprocess.Popen([sys.executable, "-m", "netlab", "up", str(path), "-q"],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(delay)
+            deadline = time.monotonic() + 30
+            while proc.poll() is None and time.monotonic() < deadline:
+                if len(lab_namespaces(name)) >= at and (at == 0 or os.path.exists(state.state_path(name))):
+                    break
+                time.sleep(0.001)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            if proc.returncode == -signal.SIGKILL and 0 < len(lab_namespaces(name)) < expected:
+                killed_mid_build += 1
             if then == "down":
                 lab_ops.down(name)
                 assert lab_namespaces(name) == [] and lab_processes(name) == []
@@ -124,6 +188,7 @@ def test_kill_9_during_up_then_down_or_up_leaves_clean_or_complete(tmp_path, the
                 assert len(alive) == 40 and len(lab_processes(name)) == 40
                 assert pings(f"{name}.default.p0", record["pods"][1]["ip"])
                 lab_ops.down(name)
+        assert killed_mid_build >= 3     # the kills really landed inside the build
     finally:
         lab_ops.down(name)
 
@@ -143,17 +208,50 @@ def test_up_and_down_of_one_lab_are_serialized(tmp_path):
         lab_ops.down(name)
 
 
+def _answer(netns_name: str, ip_addr: str, port: int = 80) -> str:
+    """The built-in responder's answer (the pod's name) to a TCP connection from netns_name."""
+    script = ("import socket,time\n"
+              "for _ in range(50):\n"
+              "  try: s=socket.create_connection((%r,%d),timeout=1); break\n"
+              "  except OSError: time.sleep(0.1)\n"
+              "print(s.recv(100).decode().strip())\n" % (ip_addr, port))
+    proc = procs.popen_in(netns_name, [sys.executable, "-c", script], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True)
+    return proc.communicate(timeout=30)[0].strip()
+
+
+def test_up_and_down_racing_leave_a_whole_lab_or_none(tmp_path):
+    name = lab_name("ud")
+    path = write_lab(tmp_path, lab_yaml(name) + "".join(pod_yaml(f"p{i}", "node-1") for i in range(30)))
+    try:
+        for delay in (0.0, 0.2, 0.4):
+            up = subprocess.Popen([sys.executable, "-m", "netlab", "up", "-q", str(path)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(delay)
+            down = netlab("down", "--name", name)
+            out, err = up.communicate(timeout=120)
+            assert up.returncode == 0 and down.returncode == 0, (err, down.stderr)
+            count = len(lab_namespaces(name))
+            if count:     # down ran first and found nothing, then up built it all
+                assert count == 33 and state.load(name)["status"] == "ready"
+                assert len(lab_processes(name)) == 30
+            else:         # up finished first, then down removed it all
+                assert state.load(name) is None and lab_processes(name) == []
+            lab_ops.down(name)
+    finally:
+        lab_ops.down(name)
+
+
 def test_two_labs_with_the_same_pod_subnet_are_isolated(make_lab):
     first, second = lab_name("iso"), lab_name("iso")
     make_lab(lab_yaml(first) + pod_yaml("a", "node-1") + pod_yaml("b", "node-2"))
-    make_lab(lab_yaml(second) + pod_yaml("a", "node-1") + pod_yaml("c", "node-2", command='["sleep", "300"]'))
-    # same addresses in both; each pod reaches only its own lab's pods
-    assert pings(f"{first}.default.a", "172.16.1.2") and pings(f"{second}.default.a", "172.16.1.2")
-    out = subprocess.run(["ip", "-n", f"{second}.default.a", "neigh"], capture_output=True, text=True).stdout
+    make_lab(lab_yaml(second) + pod_yaml("a", "node-1") + pod_yaml("c", "node-2"))
+    # the same address, 172.16.1.2, is b in the first lab and c in the second: each a meets its own
+    assert _answer(f"{first}.default.a", "172.16.1.2") == "b"
+    assert _answer(f"{second}.default.a", "172.16.1.2") == "c"
     lab_ops.down(first)
-    assert lab_namespaces(first) == []
-    assert pings(f"{second}.default.a", "172.16.1.2") and len(lab_processes(second)) == 2
-    assert "172.16" in out or out == ""
+    assert lab_namespaces(first) == [] and lab_processes(first) == []
+    assert _answer(f"{second}.default.a", "172.16.1.2") == "c" and len(lab_processes(second)) == 2
 
 
 def test_without_capabilities_up_down_exec_refuse_and_validate_works(tmp_path):
@@ -174,3 +272,22 @@ def test_without_capabilities_up_down_exec_refuse_and_validate_works(tmp_path):
     assert dry.returncode == 0 and f"ip netns add {name}.node-1" in dry.stdout
     assert run("status").returncode == 0
     assert lab_namespaces(name) == []
+
+
+def test_netlab_lifts_its_own_soft_open_files_limit():
+    if shutil.which("prlimit") is None:
+        pytest.skip("prlimit (util-linux) is not installed")
+    out = subprocess.run(["prlimit", "--nofile=20:4096", sys.executable, "-c",
+                          "import resource; from netlab.limits import raise_open_files; raise_open_files();"
+                          "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "4096"
+
+
+def test_bad_lab_names_never_reach_the_disk(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    for bad in (str(victim), "../victim", "UPPER", "a" * 25):
+        result = netlab("down", "--name", bad)
+        assert result.returncode == 2 and "is not a lab name" in result.stderr
+    assert victim.exists()

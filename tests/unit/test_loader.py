@@ -117,3 +117,11 @@ def test_service_subnet_blocks_are_never_handed_out():
     from netlab.ipam import allocate
     alloc = allocate(loader.load_text(text, "f"))
     assert [str(n.pod_cidr) for n in alloc.nodes.values()] == ["172.16.2.0/24", "172.16.3.0/24"]
+
+
+def test_host_veth_names_that_collide_on_a_node_are_refused(monkeypatch):
+    from netlab import plan
+    monkeypatch.setattr(plan, "pod_host_veth", lambda lab, pod: "veth00000000")   # force the rare clash
+    found = problems(lab_yaml("x") + pod_yaml("a", "node-1") + pod_yaml("b", "node-1") + pod_yaml("c", "node-2"))
+    assert found == ["lab.yaml:26: Pod(default/b).metadata.name: pods default/a and default/b on node 'node-1' "
+                     "hash to the same interface name veth00000000 (rename one of them)"]
