@@ -13,8 +13,19 @@ install() {
   export DEBIAN_FRONTEND=noninteractive
   if [ -z "${NETLAB_SKIP_APT:-}" ]; then
     apt-get update -qq
+    # no package may start a daemon in the host while installing (nginx would listen on :80):
+    # a policy-rc.d for the duration, unless the machine already has one
+    local guard=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; guard=1
+    fi
     apt-get install -y -qq --no-install-recommends iproute2 iperf3 iperf iputils-ping nftables iptables \
-      procps python3 python3-venv python3-pip >/dev/null
+      procps util-linux wrk nginx python3 python3-venv python3-pip >/dev/null
+    if [ -n "$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi
+    # netlab bench runs its own nginx inside lab namespaces; the distribution's service stays off
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+      systemctl disable --now nginx >/dev/null 2>&1 || true
+    fi
   fi
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$here[test]"

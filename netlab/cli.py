@@ -184,16 +184,21 @@ def exec(ctx, target, command, lab_name):  # noqa: A001 - the command is called 
         lab_ops.require_privileges("exec")
         where = targets.resolve(target, lab_name)
         from . import netns
-        fd = netns.open_ns(where.netns)
+        try:
+            fd = netns.open_ns(where.netns)
+        except FileNotFoundError:
+            raise NetlabError(f"{where.kind} {where.name}'s namespace {where.netns} is gone: "
+                              f"run `netlab up` again to rebuild lab {where.lab!r}")
         switch = netns.Switcher()
         switch.enter(fd)   # this process becomes the command
         sys.stdout.flush()
         try:
             os.execvp(argv[0], argv)
-        except FileNotFoundError:
+        except OSError as err:   # as a shell: 127 not found, 126 found but not runnable
             switch.go_home()
-            click.echo(f"error: command not found: {argv[0]}", err=True)
-            ctx.exit(127)
+            missing = isinstance(err, FileNotFoundError)
+            click.echo(f"error: {'command not found' if missing else err.strerror}: {argv[0]}", err=True)
+            ctx.exit(127 if missing else 126)
     run(ctx, go)
 
 

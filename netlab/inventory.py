@@ -50,9 +50,3 @@ def owned(kernel: Kernel, lab: str | None) -> dict[str, Mark]:
             continue   # a mark copied onto another lab's name: not this lab's naming, leave it
         found[name] = mark
     return found
-
-
-def unowned_lookalikes(kernel: Kernel, lab: str) -> list[str]:
-    """Names that look like the lab's namespaces but carry no mark of it (left alone)."""
-    return [name for name in netns.listed()
-            if name.startswith(f"{lab}.") and Mark.parse(kernel.read_mark(name)) is None]

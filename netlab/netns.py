@@ -126,6 +126,16 @@ class Switcher:
             raise _mount_error(code, f"mount --bind on {target}")
 
 
+def child_joining(fd: int | None):
+    """A preexec_fn: the child enters namespace `fd` (None: a new namespace of its own) before
+    it execs, or exits 126 without running anything outside it."""
+    def join() -> None:
+        result = _libc.unshare(CLONE_NEWNET) if fd is None else _libc.setns(fd, CLONE_NEWNET)
+        if result != 0:
+            os._exit(126)
+    return join
+
+
 def placeholder_of(name: str) -> str | None:
     """The stamp in /run/netns/NAME when it is a file no namespace is mounted on, else None."""
     try:

@@ -1,7 +1,6 @@
 """Container processes: started inside a pod's namespace, stopped only by recorded pid + start time."""
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -14,7 +13,6 @@ from . import netns
 ENV_LAB = "NETLAB_LAB"          # every container carries its lab, pod and container name
 ENV_POD = "NETLAB_POD"
 ENV_CONTAINER = "NETLAB_CONTAINER"
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 @dataclass(frozen=True)
@@ -48,14 +46,10 @@ def spawn(netns_fd: int, lab: str, pod: str, container: str, argv: list[str], lo
     """Start argv inside the namespace `netns_fd`, detached, output appended to `log`."""
     env = dict(os.environ, **{ENV_LAB: lab, ENV_POD: pod, ENV_CONTAINER: container})
 
-    def enter() -> None:
-        if _libc.setns(netns_fd, netns.CLONE_NEWNET) != 0:
-            os._exit(126)
-
     with open(log, "ab") as out:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 cwd=cwd, env=env, start_new_session=True, pass_fds=(netns_fd,),
-                                preexec_fn=enter)
+                                preexec_fn=netns.child_joining(netns_fd))
     start = start_time(proc.pid)
     # Popen's own bookkeeping would reap the child; keep the pid ours to manage
     proc.returncode = 0
@@ -176,11 +170,7 @@ def popen_in(netns_name: str, argv: list[str], **kwargs) -> subprocess.Popen:
     """Start argv inside the named namespace (for exec, ping, iperf, probes)."""
     fd = netns.open_ns(netns_name)
 
-    def enter() -> None:
-        if _libc.setns(fd, netns.CLONE_NEWNET) != 0:
-            os._exit(126)
-
     try:
-        return subprocess.Popen(argv, pass_fds=(fd,), preexec_fn=enter, **kwargs)
+        return subprocess.Popen(argv, pass_fds=(fd,), preexec_fn=netns.child_joining(fd), **kwargs)
     finally:
         os.close(fd)

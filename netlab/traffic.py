@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 
@@ -21,6 +22,8 @@ def iperf(src: Target, dst: Target, seconds: float, parallel: int = 1, udp: bool
     """Run iperf3's server in dst and its client in src; the client's JSON report."""
     if dst.kind == "ip":
         raise NetlabError("iperf needs a pod or node as destination, to run the server there")
+    if shutil.which("iperf3") is None:
+        raise NetlabError("iperf3 is not installed: apt-get install iperf3 (setup.sh does)")
     server = procs.popen_in(dst.netns, ["iperf3", "-s", "-1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -29,8 +32,16 @@ def iperf(src: Target, dst: Target, seconds: float, parallel: int = 1, udp: bool
             argv = ["iperf3", "-c", str(dst.ip), "-p", str(port), "-t", str(seconds), "-P", str(parallel),
                     "-J"] + (["-u", "-b", "0"] if udp else [])
             client = procs.popen_in(src.netns, argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            out, _ = client.communicate(timeout=seconds + 30)
-            report = json.loads(out or b"{}")
+            try:
+                out, _ = client.communicate(timeout=seconds + 30)
+            except subprocess.TimeoutExpired:
+                client.kill()
+                client.wait()
+                raise NetlabError(f"iperf3 from {src.name} to {dst.name} did not finish in {seconds + 30:.0f}s")
+            try:
+                report = json.loads(out or b"{}")
+            except json.JSONDecodeError:
+                raise NetlabError(f"iperf3 gave no JSON report: {out[:200]!r}") from None
             if "connection refused" not in report.get("error", "").lower():
                 break
             time.sleep(0.05)

@@ -23,13 +23,7 @@ def ratio(result: Result, results: list[Result]) -> float | None:
 def work(result: Result) -> tuple[float, str]:
     """What the figure amounts to over the run: transactions, or gigabits moved."""
     m = result.measurement
-    if m.unit == "Gbit/s":
-        return m.value * result_duration(result), "Gbit"
-    return m.value * result_duration(result), "trans"
-
-
-def result_duration(result: Result) -> float:
-    return float(result.measurement.duration)
+    return m.value * m.duration, ("Gbit" if m.unit == "Gbit/s" else "trans")
 
 
 def host_cost(result: Result) -> tuple[float, str]:
@@ -43,7 +37,7 @@ def host_cost(result: Result) -> tuple[float, str]:
 
 
 def ordered(run: BenchRun) -> list[Result]:
-    """Tests in the order asked; in each, the baseline, then same-node and cross-node per backend."""
+    """Tests in the order asked; in each: the baseline, every backend's same-node, every backend's cross-node."""
     tests = [t.value for t in run.options.tests]
     backends = [BASELINE_BACKEND] + [b.value for b in run.options.backends]
     return sorted(run.results, key=lambda r: (tests.index(r.test) if r.test in tests else 9,

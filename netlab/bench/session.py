@@ -1,4 +1,4 @@
-"""One bench run, top to bottom: check tools → baseline → per backend: lab up, measure, lab down.
+"""One bench run, top to bottom: tools and kernel checked → baseline → per backend: lab up, measure → removal.
 
 Whatever happens (an error, Ctrl-C, SIGTERM), the finally-block stops every tool and removes
 every lab and namespace this run built or reused, unless `keep`; signals are held off while

@@ -11,7 +11,6 @@ Nothing here runs in the root namespace: every nft runs inside a lab node namesp
 """
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import shutil
@@ -29,7 +28,6 @@ from .nft import node_ruleset
 NFT = "nft"
 BRIDGE_NF_SYSCTL = "/proc/sys/net/bridge/bridge-nf-call-iptables"
 NFT_TIMEOUT = 30.0
-_libc = ctypes.CDLL(None, use_errno=True)
 
 # What node_ruleset() relies on: an inet forward hook, conntrack state, named and
 # interval sets, a verdict map and a concatenated set; tried where it cannot matter.
@@ -103,7 +101,7 @@ def check_features(lab: LabFile) -> None:
             "`nft` command is not installed; nothing was created — install nftables (apt-get install "
             "nftables), or remove the NetworkPolicy documents")
     proc = subprocess.run([NFT, "-f", "-"], input=FEATURE_PROBE, capture_output=True, text=True,
-                          preexec_fn=_enter_fresh_netns, timeout=NFT_TIMEOUT)
+                          preexec_fn=netns.child_joining(None), timeout=NFT_TIMEOUT)
     if proc.returncode == 126:
         raise NetlabError("could not create a throwaway network namespace to test nftables "
                           "(unshare(CLONE_NEWNET) failed): run netlab as root")
@@ -118,12 +116,6 @@ def check_features(lab: LabFile) -> None:
         raise KernelFeatureMissing(
             f"lab {lab.lab.name!r} has NetworkPolicies, but br_netfilter is not loaded, so same-node "
             "(bridged) pod traffic would bypass them; nothing was created — run `modprobe br_netfilter`")
-
-
-def _enter_fresh_netns() -> None:
-    """In the child: a new network namespace of its own, gone when the child exits."""
-    if _libc.unshare(netns.CLONE_NEWNET) != 0:
-        os._exit(126)
 
 
 def _bridge_nf_present() -> bool:
