@@ -72,10 +72,18 @@ def up(ctx, file, dry_run, timings, quiet):
     def go():
         labfile = loader.load_file(file)
         if dry_run:
-            click.echo(plan.render(lab_ops.make_plan(labfile)), nl=False)
+            the_plan = lab_ops.make_plan(labfile)
+            click.echo(plan.render(the_plan), nl=False)
+            if labfile.policies:
+                from .policy.nft import node_ruleset
+                for node in the_plan.alloc.nodes:
+                    click.echo(f"\n# NetworkPolicy: nft -f - inside {plan.node_netns(labfile.lab.name, node)}")
+                    click.echo(node_ruleset(labfile, the_plan.alloc.pod_ips, node), nl=False)
             return
         result = _with_progress(labfile, quiet)
         name = labfile.lab.name
+        if result.started:
+            _wait_for_ports(name)
         click.echo(f"lab {name} is up: {len(result.plan.alloc.nodes)} nodes, {len(labfile.pods)} pods, "
                    f"backend {labfile.lab.backend.value} — {result.created} namespaces created, "
                    f"{result.kept} unchanged, {result.removed} removed, {result.started} containers started "
@@ -86,6 +94,20 @@ def up(ctx, file, dry_run, timings, quiet):
         if not quiet and sys.stdout.isatty():
             click.echo(f"next: netlab status --name {name} · netlab ping SRC DST · netlab down --name {name}")
     run(ctx, go)
+
+
+def _wait_for_ports(lab: str) -> None:
+    """Containers were just started: give them a moment to bind their declared ports, so the
+    next command (a curl, a probe) does not meet a server still starting."""
+    from .model import Protocol
+    from .probe import Check, declared_ports, wait_for_listeners
+    record = state.load(lab) or {}
+    checks = [Check(port, proto) for proto in (Protocol.TCP, Protocol.UDP)
+              for port in declared_ports(record, proto)]
+    missing = wait_for_listeners(record, checks, limit=5.0) if checks else []
+    if missing:
+        click.echo(f"note: not listening yet after 5 s: {', '.join(missing[:5])}"
+                   + (" ..." if len(missing) > 5 else "") + " (see netlab logs)", err=True)
 
 
 def _with_progress(labfile, quiet):

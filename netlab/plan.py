@@ -185,8 +185,10 @@ def pod_address(alloc: Allocation, pod: Pod) -> list[Step]:
     ]
 
 
-def subnet_env(lab: LabFile, node: NodeAlloc, mtu: int) -> dict[str, str]:
-    """What flannel writes to /run/flannel/subnet.env on each node."""
+def subnet_env(lab: LabFile, node: NodeAlloc, mtu: int) -> dict[str, str] | None:
+    """What flannel writes to /run/flannel/subnet.env on each node (flannel's backends only)."""
+    if lab.lab.backend not in (Backend.VXLAN, Backend.HOST_GW):
+        return None
     return {
         "FLANNEL_NETWORK": str(lab.networking.pod_subnet),
         "FLANNEL_SUBNET": f"{node.gateway}/{node.pod_cidr.prefixlen}",
