@@ -20,7 +20,7 @@ install() {
       printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; guard=1
     fi
     apt-get install -y -qq --no-install-recommends iproute2 iperf3 iperf iputils-ping nftables iptables \
-      procps util-linux wrk nginx python3 python3-venv python3-pip >/dev/null
+      procps util-linux sudo wrk nginx python3 python3-venv python3-pip >/dev/null
     if [ -n "$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi
     # netlab bench runs its own nginx inside lab namespaces; the distribution's service stays off
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
