@@ -69,9 +69,10 @@ class Result:
         return self.outcome.allowed
 
     def to_json(self) -> dict:
-        """The contract's `probe --json` entry."""
+        """The contract's `probe --json` entry, plus `outcome`: why it was not allowed (refused:
+        reachable but nothing listens; timeout: dropped on the way, as a policy does)."""
         return {"from": self.src, "to": self.dst, "port": self.port, "protocol": self.protocol.value,
-                "allowed": self.allowed}
+                "allowed": self.allowed, "outcome": self.outcome.value}
 
 
 def pods_of(record: dict) -> list[PodEnd]:

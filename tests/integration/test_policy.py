@@ -121,7 +121,7 @@ def test_apply_changes_policies_without_rebuilding(make_lab, tmp_path):
     assert observe(name, [tcp80])[tcp80] == dict(and_case.expected)
     probe_json = json.loads(netlab("probe", "--name", name, "--port", "80", "--json",
                                    "--timeout", str(TIMEOUT), check=True).stdout)
-    assert all(set(r) == {"from", "to", "port", "protocol", "allowed"} for r in probe_json["results"])
+    assert all(set(r) == {"from", "to", "port", "protocol", "allowed", "outcome"} for r in probe_json["results"])
     assert {(r["from"], r["to"]): r["allowed"] for r in probe_json["results"]
             if r["protocol"] == "TCP" and r["port"] == 80} == dict(and_case.expected)
     assert len(probe_json["results"]) == len(PODS) * (len(PODS) - 1)

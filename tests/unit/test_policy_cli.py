@@ -54,7 +54,8 @@ def test_default_probe_ports_are_the_declared_ones_else_80():
 
 def test_probe_json_entry_is_the_contracts():
     result = Result("x/a", "y/b", 80, Protocol.UDP, Outcome.REPLIED)
-    assert result.to_json() == {"from": "x/a", "to": "y/b", "port": 80, "protocol": "UDP", "allowed": True}
+    assert result.to_json() == {"from": "x/a", "to": "y/b", "port": 80, "protocol": "UDP", "allowed": True,
+                                "outcome": "replied"}
     assert not Result("x/a", "y/b", 80, Protocol.TCP, Outcome.REFUSED).allowed
 
 
