@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import backends, ipam, limits, netns, plan, procs, state
-from .apply import Kernel, probe_link_kinds
+from .apply import LIMIT_HINTS, Kernel, probe_link_kinds
 from .errors import KernelFeatureMissing, NetlabError, PrivilegeError
 from .inventory import Mark, owned
 from .model import LabFile
@@ -131,7 +131,6 @@ def up(lab: LabFile, progress=None) -> UpResult:
 
 def describe_failure(err: BaseException) -> str:
     """What failed, with what to do when it is a limit a big lab can reach."""
-    from .apply import LIMIT_HINTS
     if isinstance(err, OSError) and err.errno in LIMIT_HINTS:
         return f"{err} — {LIMIT_HINTS[err.errno]}"
     return str(err)
