@@ -109,4 +109,6 @@ def locked(lab: str, wait: bool = True) -> Iterator[None]:
     try:
         yield
     finally:
+        if not state_path(lab).exists():
+            remove(lab)   # nothing was recorded (refused, or nothing to do): leave no lock file behind
         os.close(fd)

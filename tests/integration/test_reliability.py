@@ -90,6 +90,7 @@ def test_a_foreign_namespace_on_a_planned_name_is_refused_before_anything_change
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert blocker in result.stderr and "nothing was changed" in result.stderr
         assert lab_namespaces(name) == [blocker] and state.load(name) is None
+        assert not state.lab_dir(name).exists()     # not even a lock file is left
     finally:
         drop_foreign(blocker)
         lab_ops.down(name)
