@@ -80,7 +80,11 @@ def up(ctx, file, dry_run, timings, quiet):
                     click.echo(f"\n# NetworkPolicy: nft -f - inside {plan.node_netns(labfile.lab.name, node)}")
                     click.echo(node_ruleset(labfile, the_plan.alloc.pod_ips, node), nl=False)
             return
-        result = _with_progress(labfile, quiet)
+        def build(step):
+            if step:
+                step(1 + len(labfile.lab.nodes) + len(labfile.pods))   # one step per namespace
+            return lab_ops.up(labfile, progress=step)
+        result = _with_progress(f"building {labfile.lab.name}", quiet, build)
         name = labfile.lab.name
         if result.started:
             _wait_for_ports(name)
@@ -89,8 +93,7 @@ def up(ctx, file, dry_run, timings, quiet):
                    f"{result.kept} unchanged, {result.removed} removed, {result.started} containers started "
                    f"in {sum(t for _, t in result.timings.stages):.2f}s")
         if timings:
-            for stage, seconds in result.timings.stages:
-                click.echo(f"  {stage:<18} {seconds * 1000:9.1f} ms", err=True)
+            _print_timings(result.timings)
         if not quiet and sys.stdout.isatty():
             click.echo(f"next: netlab status --name {name} · netlab ping SRC DST · netlab down --name {name}")
     run(ctx, go)
@@ -110,14 +113,27 @@ def _wait_for_ports(lab: str) -> None:
                    + (" ..." if len(missing) > 5 else "") + " (see netlab logs)", err=True)
 
 
-def _with_progress(labfile, quiet):
+def _with_progress(label: str, quiet: bool, call):
+    """call(progress) under a rich progress bar on a terminal; call(None) otherwise.
+
+    progress(total) sets the number of steps (once known), progress() advances one."""
     if quiet or not sys.stderr.isatty():
-        return lab_ops.up(labfile)
+        return call(None)
     from rich.progress import Progress
-    total = 1 + len(labfile.lab.nodes) + len(labfile.pods)
-    with Progress(console=err_console, transient=True) as progress:
-        task = progress.add_task(f"building {labfile.lab.name}", total=total)
-        return lab_ops.up(labfile, progress=lambda: progress.advance(task))
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def step(total=None):
+            if total is not None:
+                bar.update(task, total=total)
+            else:
+                bar.advance(task)
+        return call(step)
+
+
+def _print_timings(timings) -> None:
+    for stage, seconds in timings.stages:
+        click.echo(f"  {stage:<18} {seconds * 1000:9.1f} ms", err=True)
 
 
 @main.command()
@@ -140,29 +156,13 @@ def down(ctx, file, lab_name, all_labs, timings, quiet):
         if not names:
             click.echo("no lab is up")
         for name in names:
-            result = _down_with_progress(name, quiet)
+            result = _with_progress(f"removing {name}", quiet, lambda step: lab_ops.down(name, progress=step))
             click.echo(f"lab {name}: removed {result.removed} namespaces, stopped {result.stopped} processes")
             if timings:
-                for stage, seconds in result.timings.stages:
-                    click.echo(f"  {stage:<18} {seconds * 1000:9.1f} ms", err=True)
+                _print_timings(result.timings)
             for other in result.left_alone:
                 click.echo(f"  left alone: /run/netns/{other} (no netlab mark of lab {name}; not ours)")
     run(ctx, go)
-
-
-def _down_with_progress(name, quiet):
-    if quiet or not sys.stderr.isatty():
-        return lab_ops.down(name)
-    from rich.progress import Progress
-    with Progress(console=err_console, transient=True) as progress:
-        task = progress.add_task(f"removing {name}", total=None)
-
-        def step(total=None):
-            if total is not None:
-                progress.update(task, total=total)
-            else:
-                progress.advance(task)
-        return lab_ops.down(name, progress=step)
 
 
 @main.command()

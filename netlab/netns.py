@@ -126,14 +126,41 @@ class Switcher:
             raise _mount_error(code, f"mount --bind on {target}")
 
 
-def child_joining(fd: int | None):
+PR_SET_PDEATHSIG = 1
+
+
+def child_joining(fd: int | None, die_with_parent: bool = False):
     """A preexec_fn: the child enters namespace `fd` (None: a new namespace of its own) before
-    it execs, or exits 126 without running anything outside it."""
+    it execs, or exits 126 without running anything outside it. With die_with_parent the
+    kernel kills the child (SIGKILL) when the process that started it dies."""
+    parent = os.getpid()
+
     def join() -> None:
+        if die_with_parent and (_libc.prctl(PR_SET_PDEATHSIG, 9) != 0 or os.getppid() != parent):
+            os._exit(125)
         result = _libc.unshare(CLONE_NEWNET) if fd is None else _libc.setns(fd, CLONE_NEWNET)
         if result != 0:
             os._exit(126)
     return join
+
+
+TCP_LISTEN, UDP_UNCONNECTED = "0A", "07"   # socket states in /proc/net/{tcp,udp}
+
+
+def bound_ports(proc_net: str, table: str, state: str) -> set[int]:
+    """Local ports of the sockets in `state` in /proc/.../net/<table> (tcp, tcp6, udp, udp6);
+    empty where the table is absent (no IPv6)."""
+    ports: set[int] = set()
+    try:
+        with open(f"{proc_net}/{table}") as f:
+            next(f, None)
+            for line in f:
+                fields = line.split()
+                if len(fields) > 3 and fields[3] == state:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    except (OSError, ValueError):
+        pass
+    return ports
 
 
 def placeholder_of(name: str) -> str | None:

@@ -28,7 +28,6 @@ LISTEN_WAIT = 3.0           # containers started by `up` may still be binding th
 FD_RESERVE = 64             # descriptors left for everything else this process opens
 SOURCES_AT_ONCE = 64        # each server port sees at most this many SYNs at once: under a listen backlog of 128
 PAYLOAD = b"netlab-probe\n"
-TCP_LISTEN, UDP_UNCONNECTED = "0A", "07"   # socket states in /proc/net/{tcp,udp}
 
 
 class Outcome(StrEnum):
@@ -131,18 +130,11 @@ def _bound(switch: netns.Switcher, ns_name: str) -> set[tuple[int, Protocol]]:
     found: set[tuple[int, Protocol]] = set()
     try:
         with switch.inside(fd):
-            for table, proto, state in (("tcp", Protocol.TCP, TCP_LISTEN), ("tcp6", Protocol.TCP, TCP_LISTEN),
-                                        ("udp", Protocol.UDP, UDP_UNCONNECTED),
-                                        ("udp6", Protocol.UDP, UDP_UNCONNECTED)):
-                try:
-                    with open(f"/proc/thread-self/net/{table}") as f:
-                        lines = f.read().splitlines()[1:]
-                except FileNotFoundError:   # no IPv6 in this kernel
-                    continue
-                for line in lines:
-                    fields = line.split()
-                    if len(fields) > 3 and fields[3] == state:
-                        found.add((int(fields[1].rsplit(":", 1)[1], 16), proto))
+            for table, proto, state in (("tcp", Protocol.TCP, netns.TCP_LISTEN),
+                                        ("tcp6", Protocol.TCP, netns.TCP_LISTEN),
+                                        ("udp", Protocol.UDP, netns.UDP_UNCONNECTED),
+                                        ("udp6", Protocol.UDP, netns.UDP_UNCONNECTED)):
+                found |= {(port, proto) for port in netns.bound_ports("/proc/thread-self/net", table, state)}
     finally:
         os.close(fd)
     return found

@@ -9,7 +9,6 @@ reaped (nginx's workers), read when we reap it.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import signal
@@ -25,12 +24,9 @@ from ..errors import NetlabError
 from . import parse
 from .paths import Endpoint, PathPair
 
-PR_SET_PDEATHSIG = 1
-TCP_LISTEN = "0A"            # socket state in /proc/net/tcp
 IPERF3_PORT, IPERF2_PORT, HTTP_PORT = 5201, 5001, 8080
 READY_TIMEOUT = 10.0          # seconds for a server to listen
 CLIENT_SLACK = 60.0           # seconds a client may run past the test's duration
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class BenchTest(StrEnum):
@@ -90,19 +86,12 @@ class Tool:
         self.cpu: float | None = None
         self.status: int | None = None
         fd = netns.open_ns(where.netns)
-        parent = os.getpid()
-
-        def enter() -> None:   # in the child, before exec
-            if _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0 or os.getppid() != parent:
-                os._exit(125)
-            if _libc.setns(fd, netns.CLONE_NEWNET) != 0:
-                os._exit(126)
-
         env = dict(os.environ, **{procs.ENV_LAB: where.lab, procs.ENV_POD: where.subject,
                                   procs.ENV_CONTAINER: f"bench-{name}"})
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
-                                         pass_fds=(fd,), preexec_fn=enter, start_new_session=True)
+                                         pass_fds=(fd,), preexec_fn=netns.child_joining(fd, die_with_parent=True),
+                                         start_new_session=True)
         finally:
             os.close(fd)
 
@@ -157,17 +146,7 @@ class Tool:
 
 def listening(pid: int, port: int) -> bool:
     """True when the namespace of process `pid` has a TCP socket listening on `port` (IPv4 or v6)."""
-    for table in ("tcp", "tcp6"):
-        try:
-            with open(f"/proc/{pid}/net/{table}") as f:
-                next(f, None)
-                for line in f:
-                    fields = line.split()
-                    if fields[3] == TCP_LISTEN and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                        return True
-        except (OSError, IndexError, ValueError):
-            continue
-    return False
+    return any(port in netns.bound_ports(f"/proc/{pid}/net", table, netns.TCP_LISTEN) for table in ("tcp", "tcp6"))
 
 
 def host_busy_seconds() -> float:

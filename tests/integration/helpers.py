@@ -39,14 +39,4 @@ def lab_namespaces(lab: str) -> list[str]:
 
 def lab_processes(lab: str) -> list[int]:
     """Processes anywhere on the machine that carry this lab's container marker."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if f"{procs.ENV_LAB}={lab}\0".encode() in f.read() + b"\0":
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found
+    return [int(e) for e in os.listdir("/proc") if e.isdigit() and procs.carries_marker(int(e), lab)]

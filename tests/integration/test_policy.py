@@ -126,7 +126,7 @@ def test_apply_changes_policies_without_rebuilding(make_lab, tmp_path):
             if r["protocol"] == "TCP" and r["port"] == 80} == dict(and_case.expected)
     assert len(probe_json["results"]) == len(PODS) * (len(PODS) - 1)
     explained = netlab("policy", "explain", "--name", name, "z/c", "x/a", "80/tcp", check=True).stdout
-    assert explained.startswith(f"z/c (172.16.1.32) -> x/a (172.16.1.10) 80/TCP: denied")
+    assert explained.startswith("z/c (172.16.1.32) -> x/a (172.16.1.10) 80/TCP: denied")
     assert netlab("policy", "explain", "--name", name, "nosuch", "x/a", "80").returncode == 2
 
     # no policies left: everything reopens and the tables are gone
