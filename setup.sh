@@ -21,16 +21,38 @@ install() {
       trap 'rm -f /usr/sbin/policy-rc.d' EXIT   # gone even if the install fails
     fi
     apt-get install -y -qq --no-install-recommends iproute2 iperf3 iperf iputils-ping nftables iptables \
-      procps util-linux sudo wrk nginx python3 python3-venv python3-pip >/dev/null
+      procps util-linux kmod sudo wrk nginx python3 python3-venv python3-pip >/dev/null
     if [ -n "$guard" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
     # netlab bench runs its own nginx inside lab namespaces; the distribution's service stays off
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
       systemctl disable --now nginx >/dev/null 2>&1 || true
     fi
   fi
+  modules
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$here[test]"
   ln -sf "$venv/bin/netlab" /usr/local/bin/netlab
+}
+
+# The kernel modules netlab's backends and NetworkPolicy use, loaded here once and at every boot
+# (modules-load.d), as kubeadm's prerequisites load br_netfilter. `netlab up` never loads a module
+# itself, and refuses a lab whose module is not loaded. Not here: ipip, whose loading puts a
+# fallback tunl0 in every namespace, the host's too (README: "Underlay, racks, IPIP, ipvlan").
+NETLAB_MODULES="br_netfilter veth bridge vxlan macvlan ipvlan"
+modules() {
+  [ -z "${NETLAB_SKIP_MODULES:-}" ] || return 0
+  if [ ! -d "/lib/modules/$(uname -r)" ]; then
+    return 0   # no module tree (a container, or a kernel with everything built in): nothing to load
+  fi
+  local m missing=""
+  for m in $NETLAB_MODULES; do
+    modprobe "$m" 2>/dev/null || missing="$missing $m"
+  done
+  [ -z "$missing" ] || echo "setup.sh: note: this kernel has no module$missing; labs that need it will say so" >&2
+  if [ -d /etc/modules-load.d ]; then
+    { echo "# loaded for netlab (setup.sh), as kubeadm's prerequisites load br_netfilter"
+      printf '%s\n' $NETLAB_MODULES; } > /etc/modules-load.d/netlab.conf
+  fi
 }
 
 demo() {

@@ -2,8 +2,8 @@
 
 Each namespace is entered in-process and keeps one netlink socket, opened while the
 thread was inside it (a socket stays bound to the namespace it was made in). Interface
-indexes are remembered as objects are made (the kernel echoes each new link), so no
-table is dumped to find one object. The frequent requests go through netlab.rtnl, a
+indexes are remembered as objects are made (each create is followed, in the same write,
+by a GET of its name: see netlab.rtnl), so no table is dumped to find one object. The frequent requests go through netlab.rtnl, a
 lean synchronous socket (pyroute2's IPRoute costs ~0.3 ms a request, and a 1,000-pod
 lab sends ~8,000); pyroute2 serves the rest.
 """
@@ -193,12 +193,12 @@ class Kernel:
             nl.call(rtnl.new_route(step.dst.network_address, step.dst.prefixlen, h.index(step.dev), step.via,
                                    step.onlink, rtnl.RT_SCOPE_UNIVERSE if step.via is not None else rtnl.RT_SCOPE_LINK))
         elif isinstance(step, Bridge):
-            self._learn(h, nl.call(rtnl.new_bridge(step.name, step.mtu))[0])
+            self._learn(h, nl.create_and_get(rtnl.new_bridge(step.name, step.mtu), step.name))
         elif isinstance(step, Veth):
             self._veth(h, step)
         elif isinstance(step, Vxlan):
-            self._learn(h, nl.call(rtnl.new_vxlan(step.name, step.mac, step.mtu, step.vni, step.port, step.local,
-                                                  h.index(step.dev)))[0])
+            self._learn(h, nl.create_and_get(rtnl.new_vxlan(step.name, step.mac, step.mtu, step.vni, step.port,
+                                                            step.local, h.index(step.dev)), step.name))
         elif isinstance(step, (Macvlan, Ipvlan)):
             self._underlay_child(h, step)
         elif isinstance(step, Ipip):
@@ -220,16 +220,26 @@ class Kernel:
             raise TypeError(f"no applier for {step!r}")
 
     def _underlay_child(self, h: Handle, step: Macvlan | Ipvlan) -> None:
-        """Made where the parent lives; a pod's is placed in h by the same request (IFLA_NET_NS_FD)."""
+        """Made where the parent lives; a pod's is placed in h by the same request (IFLA_NET_NS_FD).
+
+        A pod's child is made under a temporary name, then renamed inside the pod: kernels before
+        6.3 (Debian 12's 6.1) check the new name against the *parent's* namespace even when the
+        link is created straight into another one, so `eth0` would clash with the node's uplink."""
         maker = self.attach(step.parent_netns) if step.parent_netns else h
-        spec: dict = {"ifname": step.name, "link": maker.index(step.parent), "mtu": step.mtu}
+        moved = maker is not h
+        spec: dict = {"ifname": step.temp_name if moved else step.name, "link": maker.index(step.parent),
+                      "mtu": step.mtu}
         if isinstance(step, Macvlan):
             spec.update(kind="macvlan", macvlan_mode=step.mode)
         else:
             spec.update(kind="ipvlan", ipvlan_mode=IPVLAN_MODES[step.mode])
-        if maker is not h:
+        if moved:
             spec["net_ns_fd"] = h.fd
         maker.ipr.link("add", **spec)
+        if moved:
+            index = h.nl.link(name=step.temp_name).index
+            h.nl.call(rtnl.set_link(index, name=step.name))
+            h.ifindex[step.name] = index
 
     def _tunl(self, h: Handle, step: Ipip) -> None:
         try:
@@ -240,21 +250,18 @@ class Kernel:
             h.ipr.link("set", index=h.index(step.name), mtu=step.mtu)
 
     @staticmethod
-    def _learn(h: Handle, echo: bytes | None) -> rtnl.Link | None:
-        """Remember the index of a link just made, from the kernel's echo of it."""
-        if echo is None:
-            return None
-        link = rtnl.parse_link(echo)
+    def _learn(h: Handle, link: rtnl.Link) -> rtnl.Link:
+        """Remember the index of a link just made (read back by name in the same write)."""
         if link.name:
             h.ifindex[link.name] = link.index
         return link
 
     def _veth(self, h: Handle, step: Veth) -> None:
         peer_handle = self.attach(step.peer_netns)
-        link = self._learn(h, h.nl.call(rtnl.new_veth(step.name, step.mtu, step.peer, step.mtu, peer_handle.fd))[0])
-        if link is not None:
-            # a veth's echo names its peer's index (IFLA_LINK), left out only when both are equal
-            peer_handle.ifindex[step.peer] = link.link if link.link is not None else link.index
+        link = self._learn(h, h.nl.create_and_get(
+            rtnl.new_veth(step.name, step.mtu, step.peer, step.mtu, peer_handle.fd), step.name))
+        # a veth names its peer's index (IFLA_LINK), left out only when both are equal
+        peer_handle.ifindex[step.peer] = link.link if link.link is not None else link.index
         peer_index = peer_handle.index(step.peer)
         master = peer_handle.index(step.peer_master) if step.peer_master else None
         requests = [rtnl.set_link(peer_index, up=True, master=master)]

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import backends, ipam, limits, netns, plan, procs, state
+from . import kernelmods
 from .apply import LIMIT_HINTS, Kernel, probe_link_kinds
 from .errors import KernelFeatureMissing, NetlabError, PrivilegeError
 from .inventory import Mark, owned
@@ -63,9 +64,32 @@ def make_plan(lab: LabFile) -> Plan:
     return plan.build(lab, ipam.allocate(lab))
 
 
+def unloaded_modules(kinds: tuple[str, ...]) -> list[str]:
+    """Modules of these link kinds that exist but are not loaded (using a kind would autoload them)."""
+    return kernelmods.not_loaded([backends.kernel_module(kind) for kind in kinds])
+
+
+def modprobe_hint(modules: list[str]) -> str:
+    hint = f"modprobe {' '.join(modules)}"
+    if "ipip" in modules:   # loading ipip adds a fallback tunl0 to every namespace, the host's too
+        hint = f"sysctl -w net.core.fb_tunnels_only_for_init_net=2 && {hint} (the sysctl keeps tunl0 out of the host)"
+    return hint
+
+
 def check_kernel(lab: LabFile) -> None:
-    """Fail before anything is built when the kernel lacks a link kind the lab needs."""
-    missing = probe_link_kinds(backends.required_link_kinds(lab))
+    """Fail before anything is built when the kernel lacks a link kind the lab needs.
+
+    A kind whose module is on disk but not loaded is refused, never tried: trying would make
+    the kernel load the module, and netlab changes nothing outside its own namespaces."""
+    kinds = backends.required_link_kinds(lab)
+    unloaded = unloaded_modules(kinds)
+    if unloaded:
+        raise KernelFeatureMissing(
+            f"backend {lab.lab.backend.value!r} needs the kernel module(s) {', '.join(unloaded)}, which this "
+            "kernel has but has not loaded; netlab never loads a module itself (some change every namespace "
+            "as they load, the host's included); nothing was created — load them first: "
+            + modprobe_hint(unloaded))
+    missing = probe_link_kinds(kinds)
     if missing:
         raise KernelFeatureMissing(
             f"this kernel cannot create {', '.join(backends.kernel_option(k) for k in missing)} links, "

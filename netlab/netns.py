@@ -110,11 +110,7 @@ class Switcher:
             self._dir_ready = True
         target = path(name)
         try:
-            out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
-            try:
-                os.write(out, stamp.encode())
-            finally:
-                os.close(out)
+            _create_stamped(target, stamp)
         except OSError as err:
             if err.errno not in MOUNT_DENIED:
                 raise   # FileExistsError: the name is taken, the caller says so
@@ -124,6 +120,40 @@ class Switcher:
             code = ctypes.get_errno()
             os.unlink(target)
             raise _mount_error(code, f"mount --bind on {target}")
+
+
+def _create_stamped(target: str, stamp: str) -> None:
+    """Create `target` (FileExistsError if taken) already holding `stamp`: the file is written
+    unnamed (O_TMPFILE) and linked in, so a kill at any moment leaves the stamped file or
+    nothing, never an empty name that no one could prove is netlab's."""
+    folder = os.open(os.path.dirname(target), os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _link_stamped(folder, os.path.basename(target), stamp)
+    finally:
+        os.close(folder)
+
+
+def _link_stamped(folder: int, name: str, stamp: str) -> None:
+    # linked relative to the directory's fd: through the path, /run/netns mounted on itself
+    # resolves to another mount than the unnamed file's, and link() fails with EXDEV
+    try:
+        out = os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o444, dir_fd=folder)
+    except OSError as err:
+        if err.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            raise
+        out = None   # a file system without O_TMPFILE: create, then write (a short window)
+    if out is None:
+        out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444, dir_fd=folder)
+        try:
+            os.write(out, stamp.encode())
+        finally:
+            os.close(out)
+        return
+    try:
+        os.write(out, stamp.encode())
+        os.link(f"/proc/self/fd/{out}", name, dst_dir_fd=folder, follow_symlinks=True)
+    finally:
+        os.close(out)
 
 
 PR_SET_PDEATHSIG = 1

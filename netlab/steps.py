@@ -65,6 +65,19 @@ class Vxlan:
                 f"local {self.local} dev {self.dev} dstport {self.port} nolearning")
 
 
+# A child made in its parent's namespace for another one is made under this name and renamed
+# there: before 6.3 the kernel checks a new link's name in the parent's namespace (netlab.apply).
+CHILD_TEMP_NAME = "netlab-new"
+
+
+def _underlay_child(step: "Macvlan | Ipvlan", kind: str) -> str:
+    where = f"ip -n {step.parent_netns} " if step.parent_netns else "ip "
+    if not step.netns:
+        return f"{where}link add {step.name} link {step.parent} mtu {step.mtu} type {kind} mode {step.mode}"
+    return (f"{where}link add {step.temp_name} link {step.parent} mtu {step.mtu} netns {step.netns} "
+            f"type {kind} mode {step.mode}; ip -n {step.netns} link set {step.temp_name} name {step.name}")
+
+
 @dataclass(frozen=True)
 class Macvlan:
     """A macvlan child of `parent`. With `parent_netns` it is made in that namespace (where the
@@ -77,10 +90,10 @@ class Macvlan:
     parent_netns: str | None = None
     netns: str | None = None
 
+    temp_name = CHILD_TEMP_NAME
+
     def describe(self) -> str:
-        where = f"ip -n {self.parent_netns} " if self.parent_netns else "ip "
-        move = f" netns {self.netns}" if self.netns else ""
-        return f"{where}link add {self.name} link {self.parent} mtu {self.mtu}{move} type macvlan mode {self.mode}"
+        return _underlay_child(self, "macvlan")
 
 
 @dataclass(frozen=True)
@@ -94,10 +107,10 @@ class Ipvlan:
     parent_netns: str | None = None
     netns: str | None = None
 
+    temp_name = CHILD_TEMP_NAME
+
     def describe(self) -> str:
-        where = f"ip -n {self.parent_netns} " if self.parent_netns else "ip "
-        move = f" netns {self.netns}" if self.netns else ""
-        return f"{where}link add {self.name} link {self.parent} mtu {self.mtu}{move} type ipvlan mode {self.mode}"
+        return _underlay_child(self, "ipvlan")
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,11 @@ def required_link_kinds(lab: LabFile) -> tuple[str, ...]:
     return ("veth", "bridge") + BACKEND_LINK_KINDS[lab.lab.backend]
 
 
+def kernel_module(kind: str) -> str:
+    """The module that provides a link kind."""
+    return KERNEL_OPTIONS.get(kind, (None, kind))[1]
+
+
 def kernel_option(kind: str) -> str:
     """How to name a missing link kind to the user: its kernel option and module."""
     option, module = KERNEL_OPTIONS.get(kind, (f"CONFIG_{kind.upper()}", kind))

@@ -14,6 +14,7 @@ import pytest
 
 from netlab import procs, state
 from netlab.apply import probe_link_kinds
+from netlab.lab import modprobe_hint, unloaded_modules
 from tests.conftest import lab_name, lab_yaml, pod_yaml
 from tests.integration.helpers import bridge, ip, lab_namespaces, netlab
 
@@ -50,6 +51,9 @@ def ttl_matrix(name: str) -> dict[tuple[str, str], int | None]:
 
 
 def missing_feature(kind: str) -> str | None:
+    unloaded = unloaded_modules((kind,))
+    if unloaded:
+        return f"module {kind} is not loaded (netlab loads none): {modprobe_hint(unloaded)}"
     return "this kernel cannot create {} links".format(kind) if probe_link_kinds((kind,)) else None
 
 
@@ -186,7 +190,11 @@ def test_missing_kernel_feature_is_named_and_nothing_is_built(tmp_path, stem, ki
     path.write_text(topology(stem, name, **replace))
     result = netlab("up", str(path))
     assert result.returncode == 1
-    assert f"cannot create {kind} ({option}, module {kind}) links" in result.stderr
+    if unloaded_modules((kind,)):   # on disk but not loaded: refused without autoloading it
+        assert "load them first: " in result.stderr and f"modprobe {kind}" in result.stderr
+        assert unloaded_modules((kind,)) == [kind]    # still not loaded: nothing asked the kernel to
+    else:
+        assert f"cannot create {kind} ({option}, module {kind}) links" in result.stderr
     assert "nothing was created" in result.stderr and "Traceback" not in result.stderr
     assert_nothing_built(name)
 

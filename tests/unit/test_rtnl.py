@@ -14,7 +14,6 @@ from netlab import rtnl
 
 ADD = 0x605      # NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE
 SET = 0x5        # NLM_F_REQUEST | NLM_F_ACK
-ECHO = 0x8
 CLASSES = {16: ifinfmsg, 18: ifinfmsg, 20: ifaddrmsg, 24: rtmsg, 28: ndmsg}
 
 
@@ -44,18 +43,20 @@ def test_link_set_up_master_alias():
     msg = decode(rtnl.set_link(1, alias="netlab:lab:pod:default/a"))
     assert (msg["index"], msg["flags"], msg["change"]) == (1, 0, 0)
     assert attrs(msg) == [("IFLA_IFALIAS", "netlab:lab:pod:default/a")]
+    msg = decode(rtnl.set_link(7, name="eth0"))
+    assert (msg["index"], attrs(msg)) == (7, [("IFLA_IFNAME", "eth0")])
 
 
 def test_bridge():
     msg = decode(rtnl.new_bridge("cni0", 1450))
-    assert (msg["header"]["type"], msg["header"]["flags"]) == (16, ADD | ECHO)
+    assert (msg["header"]["type"], msg["header"]["flags"]) == (16, ADD)
     assert attrs(msg) == [("IFLA_IFNAME", "cni0"), ("IFLA_MTU", 1450),
                           ("IFLA_LINKINFO", [("IFLA_INFO_KIND", "bridge")])]
 
 
 def test_veth_with_its_peer_in_another_namespace():
     msg = decode(rtnl.new_veth("eth0", 1450, "veth11843228", 1450, 15))
-    assert msg["header"]["flags"] == ADD | ECHO
+    assert msg["header"]["flags"] == ADD  # no NLM_F_ECHO: kernels before 6.3 ignore it for links
     assert attrs(msg)[:2] == [("IFLA_IFNAME", "eth0"), ("IFLA_MTU", 1450)]
     info = msg.get_attr("IFLA_LINKINFO")
     assert info.get_attr("IFLA_INFO_KIND") == "veth"

@@ -38,8 +38,10 @@ def test_macvlan_pod_is_a_child_of_its_nodes_uplink_with_podsubnet_on_link():
     (link,) = steps_of(p, plan.Role.POD, "default/a", Macvlan)
     assert (link.name, link.parent, link.mode, link.mtu) == ("eth0", "eth0", "bridge", 1500)
     assert (link.parent_netns, link.netns) == ("x.node-2", "x.default.a")
-    assert link.describe() == ("ip -n x.node-2 link add eth0 link eth0 mtu 1500 netns x.default.a "
-                               "type macvlan mode bridge")
+    # made under a temporary name and renamed in the pod: before 6.3 the kernel checks the new
+    # name in the parent's namespace, where the uplink is already called eth0
+    assert link.describe() == ("ip -n x.node-2 link add netlab-new link eth0 mtu 1500 netns x.default.a "
+                               "type macvlan mode bridge; ip -n x.default.a link set netlab-new name eth0")
     routes = [(str(r.dst), r.via and str(r.via), r.dev) for r in steps_of(p, plan.Role.POD, "default/a", Route)]
     assert routes == [("172.16.0.0/16", None, "eth0"), ("0.0.0.0/0", "172.16.1.1", "eth0")]
     assert steps_of(p, plan.Role.POD, "default/a", Veth) == [] and p.mtu == 1500
@@ -64,7 +66,8 @@ def test_ipvlan_l2_and_l3_plans():
     l3 = plan_of(lab_yaml("x", backend="ipvlan", extra_spec="  ipvlan: {mode: l3}\n") + pod_yaml("a", "node-1"))
     assert l3.lab.lab.ipvlan.mode is IpvlanMode.L3
     (link,) = steps_of(l3, plan.Role.POD, "default/a", Ipvlan)
-    assert link.describe() == "ip -n x.node-1 link add eth0 link eth0 mtu 1500 netns x.default.a type ipvlan mode l3"
+    assert link.describe() == ("ip -n x.node-1 link add netlab-new link eth0 mtu 1500 netns x.default.a "
+                               "type ipvlan mode l3; ip -n x.default.a link set netlab-new name eth0")
     pod_routes = [(str(r.dst), r.via) for r in steps_of(l3, plan.Role.POD, "default/a", Route)]
     assert pod_routes == [("0.0.0.0/0", None)]      # the node's stack routes everything
     node_routes = [(str(r.dst), r.via and str(r.via), r.dev) for r in steps_of(l3, plan.Role.NODE, "node-1", Route)]
