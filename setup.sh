@@ -69,6 +69,6 @@ demo() {
 install
 case "$job" in
   demo) demo ;;
-  test) cd "$here" && exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@" tests ;;
+  test) cd "$here" && exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@" ;;   # no path given: testpaths (tests/)
   *) echo "usage: sudo bash setup.sh demo|test [pytest args]" >&2; exit 2 ;;
 esac
