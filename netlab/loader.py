@@ -1,10 +1,11 @@
 """Lab file → LabFile: every document checked, every problem collected, then one verdict."""
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from ipaddress import IPv4Network
-from pathlib import Path
 
 from . import ipam
 from .checks import MISSING, DocChecker
@@ -37,14 +38,44 @@ def default_lab_text() -> str:
     return resources.files("netlab").joinpath("data", DEFAULT_LAB).read_text()
 
 
+MAX_LAB_FILE = 64 << 20   # bytes; a 1,000-pod lab written out is ~180 kB
+
+
 def load_file(path: str | None) -> LabFile:
-    """Load and validate a lab file (None: the packaged default lab). Raises InputError."""
+    """Load and validate a lab file (None: the packaged default lab). Raises InputError.
+
+    Only a regular file is read: a FIFO or a device could be read forever, and merely opening
+    some devices acts on them, so the path is stat'ed before it is opened. The open itself cannot
+    wait (O_NONBLOCK: a FIFO's open waits for a writer), and fstat checks what was opened in case
+    the path changed in between.
+    """
     if path is None:
         return load_text(default_lab_text(), "<default lab>")
+    kinds = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
+             stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+    def refused(message: str, hint: str = "give the path of a lab YAML file") -> InputError:
+        return InputError([Problem(path, None, "", message, hint)])
+
+    def check_regular(mode: int) -> None:
+        if not stat.S_ISREG(mode):
+            raise refused(f"is {kinds.get(stat.S_IFMT(mode), 'not a regular file')}, not a lab file: "
+                          "only a regular file is read")
+
     try:
-        text = Path(path).read_text()
+        check_regular(os.stat(path).st_mode)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        with open(fd, closefd=True) as f:
+            info = os.fstat(f.fileno())
+            check_regular(info.st_mode)
+            if info.st_size > MAX_LAB_FILE:
+                raise refused(f"is {info.st_size / 2**20:.0f} MiB; a lab file may be at most "
+                              f"{MAX_LAB_FILE >> 20} MiB", "split the lab, or use the compact form: spec.scale")
+            text = f.read(MAX_LAB_FILE + 1)   # +1: a file that grew since fstat is still caught
+            if len(text) > MAX_LAB_FILE:
+                raise refused(f"is over {MAX_LAB_FILE >> 20} MiB; a lab file may be at most that")
     except FileNotFoundError:
-        raise InputError([Problem(path, None, "", "no such file", "give the path of a lab YAML file")])
+        raise refused("no such file")
     except (OSError, UnicodeDecodeError) as err:
         raise InputError([Problem(path, None, "", f"cannot read the file: {err}")])
     return load_text(text, path)
