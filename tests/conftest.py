@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostsnap import leftovers, snapshot
+from tests.support.hostsnap import leftovers, snapshot
 
 IS_ROOT = os.geteuid() == 0
 _counter = itertools.count(1)
@@ -98,8 +98,8 @@ def pod_yaml(name: str, node: str, namespace: str = "default", ports: str = "[{c
 @pytest.fixture
 def make_lab(tmp_path):
     """Build labs from YAML text; every one is taken down after the test, whatever happened."""
-    from netlab import lab as lab_ops
-    from netlab import loader
+    from netlab.ops import lab as lab_ops
+    from netlab.spec import loader
 
     names: list[str] = []
 

@@ -45,11 +45,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from netlab import lab as lab_ops  # noqa: E402
-from netlab import loader, netns  # noqa: E402
-from netlab.inventory import Mark  # noqa: E402
-from netlab.plan import Plan, Role  # noqa: E402
-from netlab.steps import Addr, Bridge, Fdb, Neigh, Note, Route, Sysctl, Up, Veth, Vxlan  # noqa: E402
+from netlab.ops import lab as lab_ops  # noqa: E402
+from netlab.spec import loader
+from netlab.kernel import netns  # noqa: E402
+from netlab.kernel.inventory import Mark  # noqa: E402
+from netlab.core.plan import Plan, Role  # noqa: E402
+from netlab.core.steps import Addr, Bridge, Fdb, Neigh, Note, Route, Sysctl, Up, Veth, Vxlan  # noqa: E402
 
 NETLAB = [sys.executable, "-m", "netlab"]
 VETH_NAME = re.compile(r"^veth[0-9a-f]{8}$")

@@ -9,10 +9,10 @@ import click
 from rich.console import Console
 
 from ..errors import InputError
-from ..model import Backend
-from . import report, session
-from .paths import BASELINE_BACKEND, lab_name
-from .runner import TEST_ALIASES, BenchTest
+from ..model.lab import Backend
+from ..tools.bench import report, session
+from ..tools.bench.paths import BASELINE_BACKEND, lab_name
+from ..tools.bench.runner import TEST_ALIASES, BenchTest
 
 LAB_NAME_MAX = 24     # as the loader allows
 PREFIX = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
@@ -60,31 +60,27 @@ def check_prefix(prefix: str, backends: tuple[Backend, ...]) -> None:
 @click.option("--keep", is_flag=True, help="Leave the bench labs and baseline namespaces up (reused next run).")
 @click.option("--lab-prefix", "prefix", default="bench", show_default=True,
               help="Names of the bench labs: <prefix>-<backend>, <prefix>-veth for the baseline.")
-@click.pass_context
-def bench(ctx, backends, tests, duration, parallel, as_json, plot_file, keep, prefix):
+def bench(backends, tests, duration, parallel, as_json, plot_file, keep, prefix):
     """Datapath comparison: same-node, cross-node and a raw veth baseline; TCP_STREAM, TCP_RR, TCP_CRR.
 
     Builds a lab per backend (2 nodes, 3 pods), runs real tools inside the pods, prints every
     figure with its ratio to the baseline and the CPU time client and server used, and removes
     everything it built (unless --keep), also on Ctrl-C.
     """
-    from ..cli import run   # here: netlab.cli imports this module
 
-    def go():
-        options = session.BenchOptions(parse_backends(backends), parse_tests(tests), duration, parallel,
-                                       keep, prefix)
-        check_prefix(prefix, options.backends)
-        if plot_file:
-            report.require_matplotlib()
-        log = (lambda msg: click.echo(msg, err=True))
-        result = session.run(options, log)
-        machine = session.machine()
-        if as_json:
-            click.echo(json.dumps(report.as_json(result, machine), indent=2))
-        else:
-            console = Console() if sys.stdout.isatty() else Console(width=140)
-            report.print_table(console, result, machine)
-        if plot_file:
-            report.plot(result, machine, plot_file)
-            click.echo(f"plot written to {plot_file}", err=True)
-    run(ctx, go)
+    options = session.BenchOptions(parse_backends(backends), parse_tests(tests), duration, parallel,
+                                   keep, prefix)
+    check_prefix(prefix, options.backends)
+    if plot_file:
+        report.require_matplotlib()
+    log = (lambda msg: click.echo(msg, err=True))
+    result = session.run(options, log)
+    machine = session.machine()
+    if as_json:
+        click.echo(json.dumps(report.as_json(result, machine), indent=2))
+    else:
+        console = Console() if sys.stdout.isatty() else Console(width=140)
+        report.print_table(console, result, machine)
+    if plot_file:
+        report.plot(result, machine, plot_file)
+        click.echo(f"plot written to {plot_file}", err=True)

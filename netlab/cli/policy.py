@@ -5,25 +5,24 @@ from ipaddress import IPv4Address, ip_address
 
 import click
 
-from .. import ipam, loader, targets
+from ..core import ipam
+from ..core.policy import evaluate
 from ..errors import InputError
-from ..model import LabFile, Pod, Protocol
-from ..policy import converge, evaluate
-from . import run
+from ..model.lab import LabFile, Pod, Protocol
+from ..ops import policy as converge
+from ..ops import targets
+from ..spec import loader
 
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.pass_context
-def apply(ctx, file):
+def apply(file):
     """Converge the NetworkPolicies of FILE's running lab; rebuilds nothing."""
-    def go():
-        result = converge.apply_file(loader.load_file(file))
-        changes = [f"+{k}" for k in result.added] + [f"-{k}" for k in result.removed]
-        click.echo(f"lab {result.lab}: {len(result.policies)} NetworkPolicies enforced on {result.nodes} nodes"
-                   + (f" ({', '.join(changes)})" if changes else " (no change in the set of policies)")
-                   + f" in {result.seconds:.2f}s")
-    run(ctx, go)
+    result = converge.apply_file(loader.load_file(file))
+    changes = [f"+{k}" for k in result.added] + [f"-{k}" for k in result.removed]
+    click.echo(f"lab {result.lab}: {len(result.policies)} NetworkPolicies enforced on {result.nodes} nodes"
+               + (f" ({', '.join(changes)})" if changes else " (no change in the set of policies)")
+               + f" in {result.seconds:.2f}s")
 
 
 @click.group()
@@ -36,21 +35,18 @@ def policy():
 @click.argument("dst")
 @click.argument("port")
 @click.option("--name", "lab_name", help="The lab, when several are up.")
-@click.pass_context
-def explain(ctx, src, dst, port, lab_name):
+def explain(src, dst, port, lab_name):
     """Why SRC may or may not reach DST on PORT[/PROTO] (pods as name or namespace/name, or IPs)."""
-    def go():
-        number, protocol = parse_port(port)
-        record = targets.load_lab(lab_name)
-        applied = converge.applied_file(record)
-        if applied.stale:
-            click.echo(f"note: {applied.lab.source} has changed since its policies were applied; this explains "
-                       f"the file — `netlab apply {applied.lab.source}` enforces it", err=True)
-        labfile = applied.lab
-        pod_ips = ipam.allocate(labfile).pod_ips
-        click.echo(evaluate.explain(labfile, pod_ips, find_end(labfile, src, "SRC"), find_end(labfile, dst, "DST"),
-                                    number, protocol))
-    run(ctx, go)
+    number, protocol = parse_port(port)
+    record = targets.load_lab(lab_name)
+    applied = converge.applied_file(record)
+    if applied.stale:
+        click.echo(f"note: {applied.lab.source} has changed since its policies were applied; this explains "
+                   f"the file — `netlab apply {applied.lab.source}` enforces it", err=True)
+    labfile = applied.lab
+    pod_ips = ipam.allocate(labfile).pod_ips
+    click.echo(evaluate.explain(labfile, pod_ips, find_end(labfile, src, "SRC"), find_end(labfile, dst, "DST"),
+                                number, protocol))
 
 
 def parse_port(text: str) -> tuple[int, Protocol]:

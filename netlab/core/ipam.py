@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from .model import LabFile
+from ..model.lab import LabFile
 
 NODE_MASK = 24
 RACK_MASK = 22          # each rack is its own underlay segment inside the lab's underlay subnet

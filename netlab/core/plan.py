@@ -9,7 +9,7 @@ from ipaddress import IPv4Interface, IPv4Network
 
 from . import backends
 from .ipam import Allocation, NodeAlloc
-from .model import Backend, LabFile, Pod
+from ..model.lab import Backend, LabFile, Pod
 from .steps import Addr, Bridge, Note, Route, Step, Sysctl, Up, Veth
 
 VXLAN_OVERHEAD = 50     # flannel: MTU = underlay MTU - 50 (pkg/backend/vxlan)

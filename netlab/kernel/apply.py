@@ -20,8 +20,8 @@ from pyroute2.netlink import NETLINK_ROUTE
 from pyroute2.netlink.exceptions import NetlinkError
 
 from . import netns, rtnl
-from .errors import NetlabError
-from .steps import Addr, Bridge, Fdb, Ipip, Ipvlan, Macvlan, Neigh, Note, Route, Step, Sysctl, Up, Veth, Vxlan
+from ..errors import NetlabError
+from ..core.steps import Addr, Bridge, Fdb, Ipip, Ipvlan, Macvlan, Neigh, Note, Route, Step, Sysctl, Up, Veth, Vxlan
 
 IPVLAN_MODES = {"l2": 0, "l3": 1}    # IPVLAN_MODE_L2, IPVLAN_MODE_L3
 BRIDGE_MODE_HAIRPIN = 1

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Mapping
 
-from .. import backends, netns, plan, procs
+from ..core import backends, plan
+from . import netns, procs
 from ..errors import InputError, KernelFeatureMissing, NetlabError, Problem
-from ..ipam import Allocation
-from ..model import LabFile
-from .nft import node_ruleset
+from ..core.ipam import Allocation
+from ..model.lab import LabFile
+from ..core.policy.nft import node_ruleset
 
 NFT = "nft"
 BRIDGE_NF_SYSCTL = "/proc/sys/net/bridge/bridge-nf-call-iptables"

@@ -6,7 +6,7 @@ from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
 from typing import Mapping
 
-from ..model import Protocol, frozen_map
+from .lab import Protocol, frozen_map
 
 
 class Operator(StrEnum):

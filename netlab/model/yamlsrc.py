@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .errors import Problem
+from ..errors import Problem
 
 
 @dataclass

@@ -10,18 +10,17 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
-from . import backends, ipam, limits, netns, plan, procs, state
-from .apply import LIMIT_HINTS, Kernel, probe_link_kinds
-from .errors import KernelFeatureMissing, NetlabError, PrivilegeError
-from .inventory import Mark, owned
-from .model import LabFile
-from .plan import NetnsPlan, Plan, Role
-from .policy import enforce
-
-CAP_NET_ADMIN, CAP_SYS_ADMIN = 12, 21
-
+from ..core import backends, ipam, plan
+from ..kernel import limits, netns, procs
+from . import state
+from ..kernel.apply import LIMIT_HINTS, Kernel, probe_link_kinds
+from ..errors import KernelFeatureMissing, NetlabError
+from ..kernel.privileges import require_privileges
+from ..kernel.inventory import Mark, owned
+from ..model.lab import LabFile
+from ..core.plan import NetnsPlan, Plan, Role
+from ..kernel import policy as enforce
 
 @dataclass
 class Timings:
@@ -42,21 +41,6 @@ class UpResult:
     kept: int
     started: int
     timings: Timings
-
-
-def require_privileges(command: str) -> None:
-    caps = 0
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("CapEff:"):
-                caps = int(line.split()[1], 16)
-    except OSError:
-        pass
-    missing = [name for bit, name in ((CAP_NET_ADMIN, "CAP_NET_ADMIN"), (CAP_SYS_ADMIN, "CAP_SYS_ADMIN"))
-               if not caps & (1 << bit)]
-    if missing:
-        raise PrivilegeError(f"`netlab {command}` needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN); "
-                             f"missing {', '.join(missing)}: run it with sudo, or in a --privileged container")
 
 
 def make_plan(lab: LabFile) -> Plan:

@@ -11,12 +11,15 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .. import ipam, lab as lab_ops, loader, plan, state
-from ..apply import Kernel
+from ..core import ipam, plan
+from . import lab as lab_ops, state
+from ..spec import loader
+from ..kernel.apply import Kernel
+from ..kernel.privileges import require_privileges
 from ..errors import NetlabError
-from ..inventory import owned
-from ..model import LabFile
-from . import enforce
+from ..kernel.inventory import owned
+from ..model.lab import LabFile
+from ..kernel import policy as enforce
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ def apply_file(lab: LabFile) -> Applied:
     """Converge the policies of the running lab `lab` names; nothing else is touched."""
     started = time.perf_counter()
     the_plan = lab_ops.make_plan(lab)
-    lab_ops.require_privileges("apply")
+    require_privileges("apply")
     enforce.check_features(lab)
     name = lab.lab.name
     not_up = NetlabError(f"lab {name!r} is not up: build it with `netlab up {lab.source}`")

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import InputError, NetlabError
+from ..errors import InputError, NetlabError
 
 
 def run_dir() -> Path:

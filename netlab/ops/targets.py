@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, ip_address
 
 from . import state
-from .errors import InputError, NetlabError
+from ..errors import InputError, NetlabError
 
 
 @dataclass(frozen=True)

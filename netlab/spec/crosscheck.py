@@ -7,12 +7,11 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING
 
-from . import ipam
-from .checks import DocChecker
-from .errors import Problem
-from .model import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Backend, Container, ContainerPort, LabFile,
-                    LabSpec, Namespace, Networking, Pod, frozen_map)
-from .yamlsrc import join
+from ..core import ipam
+from ..model.checks import DocChecker
+from ..errors import Problem
+from ..model.lab import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Backend, Container, ContainerPort, LabFile, LabSpec, Namespace, Networking, Pod, frozen_map)
+from ..model.yamlsrc import join
 
 if TYPE_CHECKING:
     from .loader import _Collected
@@ -87,7 +86,7 @@ def cross_check(got: _Collected, source: str, problems: list[Problem]) -> LabFil
 
 def _check_interface_names(lab: LabFile, got: _Collected) -> None:
     """Host-side veth names are hashes (as the bridge plugin's): refuse the rare clash on one node."""
-    from .plan import pod_host_veth
+    from ..core.plan import pod_host_veth
     checks = {pod.key: check for pod, check in got.pods}
     seen: dict[tuple[str, str], str] = {}
     for pod in lab.pods:

@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 from ipaddress import IPv4Address
 
-from .checks import IANA_SVC_NAME, MISSING, DocChecker
-from .model import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Container, ContainerPort, Namespace, Pod,
-                    Protocol, frozen_map)
-from .yamlsrc import join
+from ..model.checks import IANA_SVC_NAME, MISSING, DocChecker
+from ..model.lab import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Container, ContainerPort, Namespace, Pod, Protocol, frozen_map)
+from ..model.yamlsrc import join
 
 POD_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
 POD_SPEC_KEYS = ("nodeName", "containers", "restartPolicy", "terminationGracePeriodSeconds")

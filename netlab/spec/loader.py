@@ -6,15 +6,14 @@ from importlib import resources
 from ipaddress import IPv4Network
 from pathlib import Path
 
-from . import ipam
-from .checks import MISSING, DocChecker
+from ..core import ipam
+from ..model.checks import MISSING, DocChecker
 from .crosscheck import cross_check
-from .errors import InputError, Problem
+from ..errors import InputError, Problem
 from .kubeobjects import load_namespace, load_pod
-from .model import (KUBEADM_API_VERSIONS, LAB_API_VERSION, Backend, IpvlanMode, IpvlanOptions, LabFile, LabSpec,
-                    Namespace, Networking, NodeSpec, Pod, VxlanOptions)
-from .state import MAX_LAB_NAME   # namespace names and interface aliases stay short
-from .yamlsrc import Document, load_documents
+from ..model.lab import (KUBEADM_API_VERSIONS, LAB_API_VERSION, Backend, IpvlanMode, IpvlanOptions, LabFile, LabSpec, Namespace, Networking, NodeSpec, Pod, VxlanOptions)
+from ..ops.state import MAX_LAB_NAME  # namespace names and interface aliases stay short
+from ..model.yamlsrc import Document, load_documents
 
 DEFAULT_LAB = "default.yaml"
 RESERVED_NODE_NAMES = ("vpc",)
@@ -130,7 +129,7 @@ def _expect_api(check: DocChecker, api: str, want: str) -> None:
 
 
 def _load_policy(raw: dict, check: DocChecker):
-    from .policy.load import parse_network_policy
+    from .policy import parse_network_policy
     policy = parse_network_policy(raw, check)
     if policy is not None:
         check.label = f"NetworkPolicy({policy.namespace}/{policy.name})"

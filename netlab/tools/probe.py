@@ -19,8 +19,8 @@ from enum import StrEnum
 from ipaddress import IPv4Address, ip_address
 from itertools import groupby
 
-from . import limits, netns
-from .model import Protocol
+from ..kernel import limits, netns
+from ..model.lab import Protocol
 
 DEFAULT_PORT = 80
 UDP_RESEND = 0.2            # a lost datagram must not read as a policy drop

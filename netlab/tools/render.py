@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from rich.console import Console
 from rich.table import Table
 
-from . import netns, procs
+from ..kernel import netns, procs
+
+
+def console() -> Console:
+    """A console for stdout: the terminal's width, or wide enough that piped tables do not wrap."""
+    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def status_json(record: dict) -> dict:

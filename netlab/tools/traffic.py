@@ -6,9 +6,9 @@ import shutil
 import subprocess
 import time
 
-from . import procs
-from .errors import NetlabError
-from .targets import Target
+from ..kernel import procs
+from ..errors import NetlabError
+from ..ops.targets import Target
 
 
 def ping(src: Target, dst: Target, count: int, timeout: float) -> int:

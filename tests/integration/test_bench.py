@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from netlab import netns
+from netlab.kernel import netns
 from tests.conftest import lab_name
-from tests.integration.helpers import lab_processes, netlab
+from tests.support.kernel import lab_processes, netlab
 
 pytestmark = pytest.mark.root
 TESTS = {"TCP_STREAM": "Gbit/s", "TCP_RR": "trans/s", "TCP_CRR": "trans/s"}
@@ -35,7 +35,7 @@ def assert_nothing_left(prefix: str) -> None:
 
 
 def netlab_run_dir():
-    from netlab import state
+    from netlab.ops import state
     return state.run_dir()
 
 

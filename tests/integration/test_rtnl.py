@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from netlab import netns, rtnl
+from netlab.kernel import netns, rtnl
 
 pytestmark = pytest.mark.root
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from netlab import netns
+from netlab.kernel import netns
 from tests.conftest import lab_name
 
 pytestmark = pytest.mark.root

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from netlab import netns, procs
+from netlab.kernel import netns, procs
 
 
 def ip(ns: str, *args: str) -> list:

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netlab import loader
+from netlab.spec import loader
 from netlab.cli import main
 from netlab.errors import InputError
 from tests.conftest import lab_yaml, pod_yaml

@@ -1,7 +1,8 @@
 """IPAM as kube-controller-manager's range allocator and host-local do it."""
 from __future__ import annotations
 
-from netlab import ipam, loader
+from netlab.core import ipam
+from netlab.spec import loader
 from tests.conftest import lab_yaml, pod_yaml
 
 

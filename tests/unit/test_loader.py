@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from netlab import loader
+from netlab.spec import loader
 from netlab.errors import InputError
-from netlab.model import Backend, NAMESPACE_NAME_LABEL
+from netlab.model.lab import Backend, NAMESPACE_NAME_LABEL
 from tests.conftest import lab_yaml, pod_yaml
 
 TOPOLOGIES = sorted((Path(__file__).parents[2] / "topologies").glob("*.yaml"))
@@ -114,13 +114,13 @@ def test_every_problem_is_reported_in_one_run():
 
 def test_service_subnet_blocks_are_never_handed_out():
     text = lab_yaml("x", nodes=2, pod_subnet="172.16.0.0/16").replace("172.18.0.0/20", "172.16.0.0/23")
-    from netlab.ipam import allocate
+    from netlab.core.ipam import allocate
     alloc = allocate(loader.load_text(text, "f"))
     assert [str(n.pod_cidr) for n in alloc.nodes.values()] == ["172.16.2.0/24", "172.16.3.0/24"]
 
 
 def test_host_veth_names_that_collide_on_a_node_are_refused(monkeypatch):
-    from netlab import plan
+    from netlab.core import plan
     monkeypatch.setattr(plan, "pod_host_veth", lambda lab, pod: "veth00000000")   # force the rare clash
     found = problems(lab_yaml("x") + pod_yaml("a", "node-1") + pod_yaml("b", "node-1") + pod_yaml("c", "node-2"))
     assert found == ["lab.yaml:26: Pod(default/b).metadata.name: pods default/a and default/b on node 'node-1' "

@@ -6,15 +6,16 @@ from ipaddress import IPv4Address
 import pytest
 from rich.console import Console
 
-from netlab import ipam, plan
-from netlab.commands.policy import find_end, parse_port
-from netlab.commands.probe import matrix
+from netlab.core import ipam, plan
+from netlab.cli.policy import find_end, parse_port
+from netlab.cli.probe import matrix
 from netlab.errors import InputError
-from netlab.lab import make_plan
-from netlab.loader import load_text
-from netlab.model import Protocol
-from netlab.policy import converge, enforce
-from netlab.probe import Check, Outcome, PodEnd, Result, default_ports
+from netlab.ops.lab import make_plan
+from netlab.spec.loader import load_text
+from netlab.model.lab import Protocol
+from netlab.ops import policy as converge
+from netlab.kernel import policy as enforce
+from netlab.tools.probe import Check, Outcome, PodEnd, Result, default_ports
 from tests.policy_cases.cases import CASES, base_lab
 
 DENY_X = next(c for c in CASES if c.name == "deny-ingress-x/tcp80").yaml

@@ -6,9 +6,9 @@ from ipaddress import IPv4Network
 import pytest
 
 from netlab.errors import InputError, Problem
-from netlab.loader import load_text
-from netlab.model import Protocol
-from netlab.policy.model import IPBlock, LabelRequirement, NetworkPolicy, Operator, Peer, PolicyPort, PolicyType, Rule
+from netlab.spec.loader import load_text
+from netlab.model.lab import Protocol
+from netlab.model.policy import IPBlock, LabelRequirement, NetworkPolicy, Operator, Peer, PolicyPort, PolicyType, Rule
 
 LAB = """\
 apiVersion: kubeadm.k8s.io/v1beta4

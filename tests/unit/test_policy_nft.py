@@ -8,10 +8,10 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from netlab import ipam
-from netlab.loader import load_text
-from netlab.model import LabFile
-from netlab.policy.nft import node_ruleset
+from netlab.core import ipam
+from netlab.spec.loader import load_text
+from netlab.model.lab import LabFile
+from netlab.core.policy.nft import node_ruleset
 from tests.policy_cases.cases import CASES, base_lab
 
 POLICY = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..ipam import Allocation, NodeAlloc
-from ..model import Backend, LabFile, Pod
+from ...model.lab import Backend, LabFile, Pod
 from ..steps import Step
 from . import hostgw, ipip, ipvlan, macvlan, vxlan
 

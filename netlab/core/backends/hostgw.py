@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..ipam import Allocation, NodeAlloc
-from ..model import LabFile
+from ...model.lab import LabFile
 from ..steps import Route, Step
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from ipaddress import IPv4Interface
 
 from ..ipam import Allocation, NodeAlloc
-from ..model import LabFile
+from ...model.lab import LabFile
 from ..steps import Addr, Ipip, Route, Step, Up
 
 DEVICE = "tunl0"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ipaddress import IPv4Interface, IPv4Network
 
 from ..ipam import Allocation, NodeAlloc
-from ..model import IpvlanMode, LabFile, Pod
+from ...model.lab import IpvlanMode, LabFile, Pod
 from ..steps import Addr, Ipvlan, Route, Step, Up
 from . import hostgw, macvlan
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from ipaddress import IPv4Interface, IPv4Network
 
 from ..ipam import Allocation, NodeAlloc
-from ..model import LabFile, Pod
+from ...model.lab import LabFile, Pod
 from ..steps import Addr, Macvlan, Route, Step, Sysctl, Up
 
 MODE = "bridge"          # children of one parent talk to each other without the wire

@@ -5,7 +5,7 @@ import hashlib
 from ipaddress import IPv4Interface
 
 from ..ipam import Allocation, NodeAlloc
-from ..model import LabFile
+from ...model.lab import LabFile
 from ..steps import Addr, Fdb, Neigh, Route, Step, Up, Vxlan
 from . import hostgw
 

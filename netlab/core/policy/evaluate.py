@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Mapping
 
-from ..model import LabFile, Pod, Protocol
-from .model import PolicyType
+from ...model.lab import LabFile, Pod, Protocol
+from ...model.policy import PolicyType
 from .select import isolating_policies, rule_allows
 
 

@@ -24,8 +24,8 @@ from ipaddress import IPv4Address, collapse_addresses
 from itertools import product
 from typing import Mapping
 
-from ..model import LabFile, Pod, Protocol
-from .model import NetworkPolicy, PolicyPort, PolicyType, Rule
+from ...model.lab import LabFile, Pod, Protocol
+from ...model.policy import NetworkPolicy, PolicyPort, PolicyType, Rule
 from .select import isolating_policies, peer_selects_pod, rule_peer_pods
 
 TABLE = "inet netlab_policy"

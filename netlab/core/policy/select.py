@@ -5,8 +5,8 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 from typing import Iterator, Mapping
 
-from ..model import NAMESPACE_NAME_LABEL, LabFile, Pod, Protocol
-from .model import NetworkPolicy, Peer, PolicyPort, PolicyType, Rule
+from ...model.lab import NAMESPACE_NAME_LABEL, LabFile, Pod, Protocol
+from ...model.policy import NetworkPolicy, Peer, PolicyPort, PolicyType, Rule
 
 
 def namespace_labels(lab: LabFile, name: str) -> Mapping[str, str]:

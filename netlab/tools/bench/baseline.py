@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from ipaddress import IPv4Interface
 
-from .. import lab as lab_ops
-from .. import netns, state
-from ..apply import ApplyError, Kernel
-from ..errors import NetlabError
-from ..inventory import Mark
-from ..steps import Addr, Up, Veth
+from ...ops import lab as lab_ops
+from ...kernel import netns
+from ...ops import state
+from ...kernel.apply import ApplyError, Kernel
+from ...errors import NetlabError
+from ...kernel.inventory import Mark
+from ...core.steps import Addr, Up, Veth
 from .paths import BASELINE_BACKEND, Endpoint, PathKind, PathPair
 from .tuning import CLIENT_TUNING
 

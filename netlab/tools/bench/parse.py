@@ -5,7 +5,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from ..errors import NetlabError
+from ...errors import NetlabError
 
 
 class ToolOutputError(NetlabError):

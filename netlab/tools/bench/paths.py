@@ -10,7 +10,7 @@ import textwrap
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ..model import LabFile
+from ...model.lab import LabFile
 
 K8S_NAMESPACE = "bench"
 CLIENT, SAME_NODE_SERVER, CROSS_NODE_SERVER = "client", "server-same", "server-cross"

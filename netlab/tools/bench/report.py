@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import NetlabError
+from ...errors import NetlabError
 from .paths import BASELINE_BACKEND, PathKind
 from .session import BenchRun, Result
 

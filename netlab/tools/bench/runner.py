@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Callable, IO
 
-from .. import netns, procs
-from ..errors import NetlabError
+from ...kernel import netns, procs
+from ...errors import NetlabError
 from . import parse
 from .paths import Endpoint, PathPair
 

@@ -13,10 +13,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from .. import lab as lab_ops
-from .. import loader, netns, state
-from ..errors import NetlabError
-from ..model import Backend, LabFile
+from ...ops import lab as lab_ops
+from ...spec import loader
+from ...kernel import netns
+from ...kernel.privileges import require_privileges
+from ...ops import state
+from ...errors import NetlabError
+from ...model.lab import Backend, LabFile
 from . import baseline, paths, tuning
 from .paths import BASELINE_BACKEND, PathPair
 from .runner import BenchTest, Measurement, Runner, Settings, check_tools
@@ -53,7 +56,7 @@ class Terminated(KeyboardInterrupt):
 
 
 def run(options: BenchOptions, log: Callable[[str], None]) -> BenchRun:
-    lab_ops.require_privileges("bench")
+    require_privileges("bench")
     check_tools(list(options.tests))
     labfiles = [_lab_file(options.prefix, backend) for backend in options.backends]
     for labfile in labfiles:     # a backend this kernel cannot build fails now, not after the baseline

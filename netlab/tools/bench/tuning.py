@@ -8,8 +8,8 @@ generators (netperf's TCP_CRR users included) set tcp_tw_reuse for the same reas
 """
 from __future__ import annotations
 
-from ..apply import Kernel
-from ..steps import Sysctl
+from ...kernel.apply import Kernel
+from ...core.steps import Sysctl
 
 CLIENT_TUNING = Sysctl("net/ipv4/tcp_tw_reuse", "1")
 
