@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 
 import click
@@ -10,12 +9,11 @@ from rich.console import Console
 
 from ..errors import InputError
 from ..model.lab import Backend
+from ..names import MAX_LAB_NAME, is_lab_name
 from ..tools.bench import report, session
 from ..tools.bench.paths import BASELINE_BACKEND, lab_name
 from ..tools.bench.runner import TEST_ALIASES, BenchTest
 
-LAB_NAME_MAX = 24     # as the loader allows
-PREFIX = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
 
 def parse_backends(text: str) -> tuple[Backend, ...]:
@@ -40,9 +38,9 @@ def parse_tests(text: str) -> tuple[BenchTest, ...]:
 
 def check_prefix(prefix: str, backends: tuple[Backend, ...]) -> None:
     longest = max([b.value for b in backends] + [BASELINE_BACKEND], key=len)
-    if not PREFIX.match(prefix) or len(lab_name(prefix, longest)) > LAB_NAME_MAX:
+    if not is_lab_name(prefix) or not is_lab_name(lab_name(prefix, longest)):
         raise InputError(f"--lab-prefix: {prefix!r} must be lower-case letters, digits and '-', and short "
-                         f"enough that {lab_name(prefix, longest)!r} has at most {LAB_NAME_MAX} characters")
+                         f"enough that {lab_name(prefix, longest)!r} has at most {MAX_LAB_NAME} characters")
 
 
 @click.command()

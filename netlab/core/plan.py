@@ -9,13 +9,11 @@ from ipaddress import IPv4Interface, IPv4Network
 
 from . import backends
 from .ipam import Allocation, NodeAlloc
-from ..model.lab import Backend, LabFile, Pod
-from .steps import Addr, Bridge, Note, Route, Step, Sysctl, Up, Veth
+from .pod import pod_address
+from ..model.lab import LabFile, Pod
+from ..names import BRIDGE, NODE_UPLINK, POD_IF, node_netns, pod_netns, vpc_netns
+from .steps import Addr, Bridge, Route, Step, Sysctl, Up, Veth
 
-VXLAN_OVERHEAD = 50     # flannel: MTU = underlay MTU - 50 (pkg/backend/vxlan)
-BRIDGE = "cni0"
-POD_IF = "eth0"
-NODE_UPLINK = "eth0"
 
 
 class Role(StrEnum):
@@ -58,18 +56,6 @@ class Plan:
         return {(ns.role, ns.subject): ns for ns in self.namespaces}
 
 
-def vpc_netns(lab: str) -> str:
-    return f"{lab}.vpc"
-
-
-def node_netns(lab: str, node: str) -> str:
-    return f"{lab}.{node}"
-
-
-def pod_netns(lab: str, pod: Pod) -> str:
-    return f"{lab}.{pod.namespace}.{pod.name}"
-
-
 def short_hash(*parts: str, n: int = 8) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
 
@@ -89,11 +75,7 @@ def rack_bridge(rack_index: int, rack_name: str) -> str:
 
 
 def pod_mtu(lab: LabFile) -> int:
-    if lab.lab.backend is Backend.VXLAN:
-        return lab.lab.underlay_mtu - VXLAN_OVERHEAD
-    if lab.lab.backend is Backend.IPIP:
-        return lab.lab.underlay_mtu - backends.ipip.OVERHEAD
-    return lab.lab.underlay_mtu
+    return lab.lab.underlay_mtu - backends.of(lab).overhead
 
 
 def build(lab: LabFile, alloc: Allocation) -> Plan:
@@ -129,7 +111,7 @@ def _vpc(lab: LabFile, alloc: Allocation) -> NetnsPlan:
 def _node(lab: LabFile, alloc: Allocation, node: NodeAlloc, mtu: int) -> NetnsPlan:
     name = lab.lab.name
     rack = node.rack
-    bridged = not backends.pods_on_underlay(lab)   # macvlan/ipvlan: pods hang off eth0, no cni0
+    bridged = not backends.of(lab).pods_on_underlay   # macvlan/ipvlan: pods hang off eth0, no cni0
     steps: list[Step] = [Up("lo"), Sysctl("net/ipv4/ip_forward", "1")]
     if bridged:
         # only with br_netfilter loaded; netlab never loads modules (the host's bridges would change).
@@ -149,7 +131,7 @@ def _node(lab: LabFile, alloc: Allocation, node: NodeAlloc, mtu: int) -> NetnsPl
             Addr(BRIDGE, IPv4Interface(f"{node.gateway}/{node.pod_cidr.prefixlen}")),
             Up(BRIDGE),
         ]
-    steps += backends.node_steps(lab, alloc, node)
+    steps += backends.of(lab).node_steps(lab, alloc, node)
     return NetnsPlan(node_netns(name, node.name), Role.NODE, node.name, tuple(steps),
                      depends_on=vpc_netns(name))
 
@@ -159,8 +141,9 @@ def _pod(lab: LabFile, alloc: Allocation, pod: Pod, mtu: int) -> NetnsPlan:
     node = alloc.nodes[pod.node]
     node_ns = node_netns(name, pod.node)
     steps: list[Step] = [Up("lo")]
-    if backends.pods_on_underlay(lab):
-        steps += backends.pod_steps(lab, alloc, pod)   # eth0 is a child of the node's eth0: no veth
+    kind = backends.of(lab)
+    if kind.pod_steps is not None:
+        steps += kind.pod_steps(lab, alloc, pod)   # eth0 is a child of the node's eth0: no veth
     else:
         steps += [Veth(POD_IF, pod_host_veth(name, pod), node_ns, mtu, peer_master=BRIDGE, hairpin=True)]
         steps += pod_address(alloc, pod)
@@ -175,19 +158,9 @@ def _pod(lab: LabFile, alloc: Allocation, pod: Pod, mtu: int) -> NetnsPlan:
                      depends_on=node_ns, containers=containers)
 
 
-def pod_address(alloc: Allocation, pod: Pod) -> list[Step]:
-    """The pod's address on eth0 with its node's prefix, and the link up; every backend's pods."""
-    node = alloc.nodes[pod.node]
-    return [
-        Addr(POD_IF, IPv4Interface(f"{alloc.pod_ips[pod.key]}/{node.pod_cidr.prefixlen}")),
-        Up(POD_IF),
-        Note(f"ip route {node.pod_cidr} dev {POD_IF} scope link: the kernel adds it with the address"),
-    ]
-
-
 def subnet_env(lab: LabFile, node: NodeAlloc, mtu: int) -> dict[str, str] | None:
     """What flannel writes to /run/flannel/subnet.env on each node (flannel's backends only)."""
-    if lab.lab.backend not in (Backend.VXLAN, Backend.HOST_GW):
+    if not backends.of(lab).flannel:
         return None
     return {
         "FLANNEL_NETWORK": str(lab.networking.pod_subnet),

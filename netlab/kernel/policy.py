@@ -21,7 +21,8 @@ from typing import Mapping
 
 from ..core import backends, plan
 from . import netns, procs
-from ..errors import InputError, KernelFeatureMissing, NetlabError, Problem
+from .. import names
+from ..errors import InputError, KernelFeatureMissing, NetlabError
 from ..core.ipam import Allocation
 from ..model.lab import LabFile
 from ..core.policy.nft import node_ruleset
@@ -82,13 +83,9 @@ def needed(lab: LabFile, record: dict) -> bool:
 
 def check_enforceable(lab: LabFile) -> None:
     """Policies are enforced in the node namespaces: refuse backends whose pod traffic skips them."""
-    if lab.policies and backends.pods_on_underlay(lab):
-        raise InputError([Problem(
-            lab.source, None, "spec.backend",
-            f"backend {lab.lab.backend.value!r} cannot enforce the file's {len(lab.policies)} NetworkPolicies: "
-            "its pods sit on the underlay and talk to each other without crossing a node namespace, "
-            "where netlab's nftables rules live",
-            "use vxlan, host-gw or ipip for a lab with NetworkPolicies, or remove them")])
+    problems = backends.check(lab)   # the loader reports these too; a LabFile made otherwise meets them here
+    if problems:
+        raise InputError(problems)
 
 
 def check_features(lab: LabFile) -> None:
@@ -165,5 +162,5 @@ def converge(lab: LabFile, alloc: Allocation, record: dict) -> Enforced | None:
     """The `up`/`apply` stage: rewrite every node's table; None when there is nothing to do."""
     if not needed(lab, record):
         return None
-    node_netns = {name: plan.node_netns(lab.lab.name, name) for name in alloc.nodes}
+    node_netns = {name: names.node_netns(lab.lab.name, name) for name in alloc.nodes}
     return enforce(lab, alloc.pod_ips, node_netns)

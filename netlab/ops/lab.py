@@ -15,6 +15,7 @@ from ..core import backends, ipam, plan
 from ..kernel import limits, netns, procs
 from . import state
 from ..kernel.apply import LIMIT_HINTS, Kernel, probe_link_kinds
+from .. import names
 from ..errors import KernelFeatureMissing, NetlabError
 from ..kernel.privileges import require_privileges
 from ..kernel.inventory import Mark, owned
@@ -243,12 +244,12 @@ def _record(lab: LabFile, the_plan: Plan, old: dict, done: set[str], status: str
     alloc = the_plan.alloc
     old_pods = {f"{p['namespace']}/{p['name']}": p for p in old.get("pods", [])}
     nodes = [{
-        "name": n.name, "netns": plan.node_netns(lab.lab.name, n.name), "podCIDR": str(n.pod_cidr),
+        "name": n.name, "netns": names.node_netns(lab.lab.name, n.name), "podCIDR": str(n.pod_cidr),
         "underlayIP": str(n.underlay_ip), "rack": n.rack.name,
         "subnetEnv": plan.subnet_env(lab, n, the_plan.mtu)} for n in alloc.nodes.values()]
     pods = []
     for pod in lab.pods:
-        ns_name = plan.pod_netns(lab.lab.name, pod)
+        ns_name = names.pod_netns(lab.lab.name, pod)
         previous = old_pods.get(pod.key, {})
         pods.append({
             "name": pod.name, "namespace": pod.namespace, "node": pod.node, "ip": str(alloc.pod_ips[pod.key]),
@@ -265,7 +266,7 @@ def _record(lab: LabFile, the_plan: Plan, old: dict, done: set[str], status: str
                        "serviceSubnet": str(lab.networking.service_subnet),
                        "dnsDomain": lab.networking.dns_domain},
         "underlay": {"subnet": str(lab.lab.underlay_subnet), "mtu": lab.lab.underlay_mtu,
-                     "netns": plan.vpc_netns(lab.lab.name)},
+                     "netns": names.vpc_netns(lab.lab.name)},
         "namespaces": {ns.name: {"role": ns.role.value, "subject": ns.subject, "fingerprint": ns.fingerprint}
                        for ns in the_plan.namespaces if ns.name in done},
         "nodes": nodes, "pods": pods,

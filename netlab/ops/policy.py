@@ -16,6 +16,7 @@ from . import lab as lab_ops, state
 from ..spec import loader
 from ..kernel.apply import Kernel
 from ..kernel.privileges import require_privileges
+from .. import names
 from ..errors import NetlabError
 from ..kernel.inventory import owned
 from ..model.lab import LabFile
@@ -115,6 +116,6 @@ def applied_file(record: dict) -> AppliedFile:
     else:
         labfile = loader.load_file(source)
     alloc = ipam.allocate(labfile)
-    node_netns = {name: plan.node_netns(labfile.lab.name, name) for name in alloc.nodes}
+    node_netns = {name: names.node_netns(labfile.lab.name, name) for name in alloc.nodes}
     digest = enforce.digest(enforce.rulesets(labfile, alloc.pod_ips, node_netns)) if labfile.policies else None
     return AppliedFile(labfile, digest != record.get("policyDigest"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import shutil
 import sys
 from contextlib import contextmanager
@@ -16,19 +15,18 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import InputError, NetlabError
+from ..names import MAX_LAB_NAME, is_lab_name
 
 
 def run_dir() -> Path:
     return Path(os.environ.get("NETLAB_RUN_DIR", "/run/netlab"))
 
 
-MAX_LAB_NAME = 24
-_LAB_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def check_lab_name(lab: str) -> str:
     """A lab name as the loader accepts it; anything else (paths, '..') never reaches the disk."""
-    if not _LAB_NAME.match(lab) or len(lab) > MAX_LAB_NAME:
+    if not is_lab_name(lab):
         raise InputError(f"{lab!r} is not a lab name: lab names are DNS-1123 labels of at most "
                          f"{MAX_LAB_NAME} characters (see `netlab status`)")
     return lab

@@ -5,19 +5,16 @@ Run after every document is read, even when some had errors, so one run reports 
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
-from typing import TYPE_CHECKING
 
-from ..core import ipam
+from ..core import backends, ipam, plan
 from ..model.checks import DocChecker
 from ..errors import Problem
-from ..model.lab import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Backend, Container, ContainerPort, LabFile, LabSpec, Namespace, Networking, Pod, frozen_map)
+from .collected import Collected
+from ..model.lab import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Container, ContainerPort, LabFile, LabSpec, Namespace, Networking, Pod, frozen_map)
 from ..model.yamlsrc import join
 
-if TYPE_CHECKING:
-    from .loader import _Collected
 
-
-def cross_check(got: _Collected, source: str, problems: list[Problem]) -> LabFile:
+def cross_check(got: Collected, source: str, problems: list[Problem]) -> LabFile:
     """Checks across documents: references, duplicates, pins, capacity."""
     assert got.lab is not None and got.networking is not None and got.lab_check is not None
     lab, net, lab_check = got.lab, got.networking, got.lab_check
@@ -65,6 +62,7 @@ def cross_check(got: _Collected, source: str, problems: list[Problem]) -> LabFil
     if "default" not in namespaces:
         namespaces["default"] = Namespace("default", frozen_map({NAMESPACE_NAME_LABEL: "default"}))
     labfile = LabFile(source, net, lab, tuple(namespaces.values()), tuple(pods), tuple(p for p, _ in got.policies))
+    problems += backends.check(labfile)
     if problems or not networking_ok:
         return labfile
     _check_pinned_ips(labfile, got, problems)
@@ -84,13 +82,12 @@ def cross_check(got: _Collected, source: str, problems: list[Problem]) -> LabFil
     return labfile
 
 
-def _check_interface_names(lab: LabFile, got: _Collected) -> None:
+def _check_interface_names(lab: LabFile, got: Collected) -> None:
     """Host-side veth names are hashes (as the bridge plugin's): refuse the rare clash on one node."""
-    from ..core.plan import pod_host_veth
     checks = {pod.key: check for pod, check in got.pods}
     seen: dict[tuple[str, str], str] = {}
     for pod in lab.pods:
-        ifname = pod_host_veth(lab.lab.name, pod)
+        ifname = plan.pod_host_veth(lab.lab.name, pod)
         other = seen.setdefault((pod.node, ifname), pod.key)
         if other != pod.key and pod.key in checks:
             checks[pod.key].error("metadata.name", f"pods {other} and {pod.key} on node {pod.node!r} hash to "
@@ -104,24 +101,18 @@ def _check_underlay(lab: LabSpec, net: Networking, check: DocChecker) -> None:
                         "choose an underlay subnet apart from the cluster's subnets")
 
 
-# Backends whose nodes (or pods) must share one L2 segment; each rack is its own segment.
-L2_BACKENDS = {
-    Backend.HOST_GW: ("host-gw needs L2 adjacency", "use backend vxlan, or vxlan with directRouting: true"),
-    Backend.MACVLAN: ("macvlan needs one L2 segment for all pods", "put every node in one rack, or use backend vxlan"),
-    Backend.IPVLAN: ("ipvlan needs one L2 segment for all nodes", "put every node in one rack, or use backend vxlan"),
-}
 
-
-def _check_racks(lab: LabSpec, got: _Collected, check: DocChecker) -> None:
+def _check_racks(lab: LabSpec, got: Collected, check: DocChecker) -> None:
     """Refuse, before anything is built, a backend that cannot cross the VPC router between racks."""
-    if lab.backend not in L2_BACKENDS or not lab.nodes:
+    l2 = backends.REGISTRY[lab.backend].l2
+    if l2 is None or not lab.nodes:
         return
     rack_of = {node.name: node.rack or ipam.DEFAULT_RACK for node in lab.nodes}
     first = lab.nodes[0]
     other = next((n for n in lab.nodes if rack_of[n.name] != rack_of[first.name]), None)
     if other is None:
         return
-    need, hint = L2_BACKENDS[lab.backend]
+    need, hint = l2.need, l2.hint
     node_path = got.node_paths.get(other.name, "spec.nodes")
     check.error(f"{node_path}.rack" if other.rack else node_path,
                 f"{need}: nodes {first.name} and {other.name} are in different racks "
@@ -150,7 +141,7 @@ def _check_pinned_cidrs(lab: LabSpec, net: Networking, check: DocChecker) -> Non
             seen[cidr] = node.name
 
 
-def _check_pinned_ips(lab: LabFile, got: _Collected, problems: list[Problem]) -> None:
+def _check_pinned_ips(lab: LabFile, got: Collected, problems: list[Problem]) -> None:
     checks = {pod.key: check for pod, check in got.pods}
     path = join("metadata.annotations", CALICO_IP_ANNOTATION)
     try:

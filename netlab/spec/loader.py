@@ -1,35 +1,23 @@
 """Lab file → LabFile: every document checked, every problem collected, then one verdict."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from importlib import resources
 from ipaddress import IPv4Network
 from pathlib import Path
 
 from ..core import ipam
 from ..model.checks import MISSING, DocChecker
+from .collected import Collected
 from .crosscheck import cross_check
 from ..errors import InputError, Problem
 from .kubeobjects import load_namespace, load_pod
 from ..model.lab import (KUBEADM_API_VERSIONS, LAB_API_VERSION, Backend, IpvlanMode, IpvlanOptions, LabFile, LabSpec, Namespace, Networking, NodeSpec, Pod, VxlanOptions)
-from ..ops.state import MAX_LAB_NAME  # namespace names and interface aliases stay short
+from ..names import MAX_LAB_NAME
 from ..model.yamlsrc import Document, load_documents
 
 DEFAULT_LAB = "default.yaml"
 RESERVED_NODE_NAMES = ("vpc",)
 KUBEADM_KINDS_IGNORED = ("InitConfiguration", "JoinConfiguration")
-
-
-@dataclass
-class _Collected:
-    networking: Networking | None = None
-    lab: LabSpec | None = None
-    namespaces: list[Namespace] = field(default_factory=list)
-    pods: list[tuple[Pod, DocChecker]] = field(default_factory=list)
-    policies: list = field(default_factory=list)   # (NetworkPolicy, DocChecker)
-    lab_check: DocChecker | None = None
-    node_paths: dict[str, str] = field(default_factory=dict)
-    scale: dict | None = None  # spec.scale: the compact form's generated nodes and pods
 
 
 def default_lab_text() -> str:
@@ -53,7 +41,7 @@ def load_text(text: str, source: str) -> LabFile:
     docs, problems = load_documents(text, source)
     if problems:
         raise InputError(problems)
-    got = _Collected()
+    got = Collected()
     for doc in docs:
         _load_document(doc, got, problems)
     if got.lab_check is None:
@@ -71,7 +59,7 @@ def load_text(text: str, source: str) -> LabFile:
     return lab
 
 
-def _load_document(doc: Document, got: _Collected, problems: list[Problem]) -> None:
+def _load_document(doc: Document, got: Collected, problems: list[Problem]) -> None:
     check = DocChecker(doc, problems)
     raw = check.mapping(doc.value, "")
     if not raw:
@@ -136,7 +124,7 @@ def _load_policy(raw: dict, check: DocChecker):
     return policy
 
 
-def _load_cluster(raw: dict, check: DocChecker, got: _Collected) -> None:
+def _load_cluster(raw: dict, check: DocChecker, got: Collected) -> None:
     if got.networking is not None:
         check.error("", "a second ClusterConfiguration", "keep one ClusterConfiguration document")
         return
@@ -158,7 +146,7 @@ def _load_cluster(raw: dict, check: DocChecker, got: _Collected) -> None:
     got.networking = Networking(pod, svc or defaults.service_subnet, dns or defaults.dns_domain)
 
 
-def _load_lab(raw: dict, check: DocChecker, got: _Collected) -> LabSpec | None:
+def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
     check.known_keys(raw, "", ("apiVersion", "kind", "metadata", "spec"))
     meta = check.mapping(raw.get("metadata", MISSING), "metadata", required=True)
     name = check.dns_label(meta.get("name", MISSING), "metadata.name", "lab name", max_len=MAX_LAB_NAME)
@@ -210,7 +198,7 @@ def _load_ipvlan(spec: dict, check: DocChecker, backend: Backend) -> IpvlanOptio
         return IpvlanOptions()
 
 
-def _load_nodes(spec: dict, check: DocChecker, got: _Collected) -> list[NodeSpec]:
+def _load_nodes(spec: dict, check: DocChecker, got: Collected) -> list[NodeSpec]:
     nodes: list[NodeSpec] = []
     scale = check.mapping(spec.get("scale", MISSING), "spec.scale")
     listed = check.sequence(spec.get("nodes", MISSING), "spec.nodes", required=not scale)

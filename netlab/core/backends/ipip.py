@@ -13,7 +13,8 @@ from __future__ import annotations
 from ipaddress import IPv4Interface
 
 from ..ipam import Allocation, NodeAlloc
-from ...model.lab import LabFile
+from ...model.lab import Backend, LabFile
+from .kind import BackendKind
 from ..steps import Addr, Ipip, Route, Step, Up
 
 DEVICE = "tunl0"
@@ -29,3 +30,6 @@ def node_steps(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> list[Step]:
     steps += [Route(remote.pod_cidr, DEVICE, via=remote.underlay_ip, onlink=True)
               for remote in alloc.nodes.values() if remote.name != node.name]
     return steps
+
+
+KIND = BackendKind(Backend.IPIP, node_steps, link_kinds=("ipip",), overhead=OVERHEAD)

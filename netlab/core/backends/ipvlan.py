@@ -14,7 +14,10 @@ from __future__ import annotations
 from ipaddress import IPv4Interface, IPv4Network
 
 from ..ipam import Allocation, NodeAlloc
-from ...model.lab import IpvlanMode, LabFile, Pod
+from ...model.lab import Backend, IpvlanMode, LabFile, Pod
+from ...names import NODE_UPLINK, POD_IF, node_netns, pod_netns
+from ..pod import pod_address
+from .kind import BackendKind, L2Need
 from ..steps import Addr, Ipvlan, Route, Step, Up
 from . import hostgw, macvlan
 
@@ -22,7 +25,6 @@ SHIM = "ipvlan-shim"
 
 
 def node_steps(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> list[Step]:
-    from ..plan import NODE_UPLINK
     mode = lab.lab.ipvlan.mode
     steps: list[Step] = [
         Ipvlan(SHIM, NODE_UPLINK, mode.value, lab.lab.underlay_mtu),
@@ -38,7 +40,6 @@ def node_steps(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> list[Step]:
 
 
 def pod_steps(lab: LabFile, alloc: Allocation, pod: Pod) -> list[Step]:
-    from ..plan import NODE_UPLINK, POD_IF, node_netns, pod_address, pod_netns
     mode = lab.lab.ipvlan.mode
     link = Ipvlan(POD_IF, NODE_UPLINK, mode.value, lab.lab.underlay_mtu,
                   parent_netns=node_netns(lab.lab.name, pod.node), netns=pod_netns(lab.lab.name, pod))
@@ -47,3 +48,7 @@ def pod_steps(lab: LabFile, alloc: Allocation, pod: Pod) -> list[Step]:
     return [link] + pod_address(alloc, pod) + [
         Route(IPv4Network("0.0.0.0/0"), POD_IF),   # l3: the node's stack routes everything
     ]
+
+
+KIND = BackendKind(Backend.IPVLAN, node_steps, link_kinds=("ipvlan",), pod_steps=pod_steps, l2=L2Need(
+    "ipvlan needs one L2 segment for all nodes", "put every node in one rack, or use backend vxlan"))

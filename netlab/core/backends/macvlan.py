@@ -22,7 +22,10 @@ from __future__ import annotations
 from ipaddress import IPv4Interface, IPv4Network
 
 from ..ipam import Allocation, NodeAlloc
-from ...model.lab import LabFile, Pod
+from ...model.lab import Backend, LabFile, Pod
+from ...names import NODE_UPLINK, POD_IF, node_netns, pod_netns
+from ..pod import pod_address
+from .kind import BackendKind, L2Need
 from ..steps import Addr, Macvlan, Route, Step, Sysctl, Up
 
 MODE = "bridge"          # children of one parent talk to each other without the wire
@@ -31,7 +34,6 @@ ARP_NOTIFY = Sysctl("net/ipv4/conf/all/arp_notify", "1")
 
 
 def node_steps(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> list[Step]:
-    from ..plan import NODE_UPLINK
     return [
         # The shim and eth0 sit on one segment: answer ARP only on the interface that owns the address.
         Sysctl("net/ipv4/conf/all/arp_ignore", "1"),
@@ -44,7 +46,6 @@ def node_steps(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> list[Step]:
 
 
 def pod_steps(lab: LabFile, alloc: Allocation, pod: Pod) -> list[Step]:
-    from ..plan import NODE_UPLINK, POD_IF, node_netns, pod_netns
     link = Macvlan(POD_IF, NODE_UPLINK, MODE, lab.lab.underlay_mtu,
                    parent_netns=node_netns(lab.lab.name, pod.node), netns=pod_netns(lab.lab.name, pod))
     return [ARP_NOTIFY] + on_segment(lab, alloc, pod, link)
@@ -52,9 +53,12 @@ def pod_steps(lab: LabFile, alloc: Allocation, pod: Pod) -> list[Step]:
 
 def on_segment(lab: LabFile, alloc: Allocation, pod: Pod, link: Step) -> list[Step]:
     """A pod whose eth0 is `link`, on the one L2 segment all pods share."""
-    from ..plan import POD_IF, pod_address
     node = alloc.nodes[pod.node]
     return [link] + pod_address(alloc, pod) + [
         Route(lab.networking.pod_subnet, POD_IF),
         Route(IPv4Network("0.0.0.0/0"), POD_IF, via=node.gateway),
     ]
+
+
+KIND = BackendKind(Backend.MACVLAN, node_steps, link_kinds=("macvlan",), pod_steps=pod_steps, l2=L2Need(
+    "macvlan needs one L2 segment for all pods", "put every node in one rack, or use backend vxlan"))

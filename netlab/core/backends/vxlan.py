@@ -5,9 +5,13 @@ import hashlib
 from ipaddress import IPv4Interface
 
 from ..ipam import Allocation, NodeAlloc
-from ...model.lab import LabFile
+from ...model.lab import Backend, LabFile
+from ...names import NODE_UPLINK
+from .kind import BackendKind
 from ..steps import Addr, Fdb, Neigh, Route, Step, Up, Vxlan
 from . import hostgw
+
+OVERHEAD = 50     # flannel: MTU = underlay MTU - 50 (pkg/backend/vxlan)
 
 
 def device(lab: LabFile) -> str:
@@ -22,12 +26,11 @@ def vtep_mac(lab: str, node: str) -> str:
 
 
 def node_steps(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> list[Step]:
-    from ..plan import NODE_UPLINK   # the uplink name lives with the plan
     dev = device(lab)
     opts = lab.lab.vxlan
     steps: list[Step] = [
         Vxlan(dev, opts.vni, opts.port, node.underlay_ip, NODE_UPLINK,
-              lab.lab.underlay_mtu - 50, vtep_mac(lab.lab.name, node.name)),
+              lab.lab.underlay_mtu - OVERHEAD, vtep_mac(lab.lab.name, node.name)),
         Addr(dev, IPv4Interface(f"{node.vtep_ip}/32")),
         Up(dev),
     ]
@@ -44,3 +47,6 @@ def node_steps(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> list[Step]:
             Route(remote.pod_cidr, dev, via=remote.vtep_ip, onlink=True),
         ]
     return steps
+
+
+KIND = BackendKind(Backend.VXLAN, node_steps, link_kinds=("vxlan",), overhead=OVERHEAD, flannel=True)
