@@ -42,15 +42,17 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from netlab.ops import lab as lab_ops  # noqa: E402
-from netlab.spec import loader
+from netlab.spec import loader  # noqa: E402
+from netlab.spec.labtext import lab_yaml  # noqa: E402
 from netlab.kernel import netns  # noqa: E402
 from netlab.kernel.inventory import Mark  # noqa: E402
+from netlab.model.lab import Backend  # noqa: E402
 from netlab.core.plan import Plan, Role  # noqa: E402
-from netlab.core.steps import Addr, Bridge, Fdb, Neigh, Note, Route, Sysctl, Up, Veth, Vxlan  # noqa: E402
+from netlab.core.steps import Bridge, Ipip, Ipvlan, Macvlan, Sysctl, Veth  # noqa: E402
 
 NETLAB = [sys.executable, "-m", "netlab"]
 VETH_NAME = re.compile(r"^veth[0-9a-f]{8}$")
@@ -88,21 +90,7 @@ def log(msg: str) -> None:
 
 # -- the lab -----------------------------------------------------------------------------
 def lab_text(name: str, nodes: int, per_node: int, backend: str) -> str:
-    return f"""\
-apiVersion: kubeadm.k8s.io/v1beta4
-kind: ClusterConfiguration
-networking:
-  podSubnet: "172.16.0.0/12"
-  serviceSubnet: "10.96.0.0/12"
----
-apiVersion: netlab/v1alpha1
-kind: Lab
-metadata:
-  name: {name}
-spec:
-  backend: {backend}
-  scale: {{nodes: {nodes}, podsPerNode: {per_node}}}
-"""
+    return lab_yaml(name, backend, pod_subnet="172.16.0.0/12", service_subnet="10.96.0.0/12", scale=(nodes, per_node))
 
 
 def run_child(argv: list[str], env: dict | None = None) -> Child:
@@ -237,6 +225,7 @@ def iproute2_script(the_plan: Plan, workdir: Path) -> Script:
     ip: dict[str, list[str]] = defaultdict(list)
     br: dict[str, list[str]] = defaultdict(list)
     sysctl: dict[str, list[str]] = defaultdict(list)
+    pre: dict[str, list[str]] = defaultdict(list)
     lenient: set[str] = set()   # namespaces with an optional key: `sysctl -e` skips what the kernel lacks
     order = [ns.name for ns in the_plan.namespaces]
     position = {name: i for i, name in enumerate(order)}
@@ -244,29 +233,7 @@ def iproute2_script(the_plan: Plan, workdir: Path) -> Script:
         mark = Mark(lab, ns.role.value, ns.subject).text()
         ip[ns.name].append(f'link set dev lo alias "{mark}"')   # the same ownership mark netlab sets
         for step in ns.steps:
-            if isinstance(step, Up):
-                ip[ns.name].append(f"link set dev {step.dev} up")
-            elif isinstance(step, Addr):
-                ip[ns.name].append(f"address add {step.address.with_prefixlen} dev {step.dev}")
-            elif isinstance(step, Route):
-                via = f" via {step.via}" if step.via else ""
-                dst = "default" if step.dst.prefixlen == 0 else str(step.dst)
-                ip[ns.name].append(f"route add {dst}{via} dev {step.dev}" + (" onlink" if step.onlink else ""))
-            elif isinstance(step, Bridge):
-                ip[ns.name].append(f"link add name {step.name} mtu {step.mtu} type bridge")
-            elif isinstance(step, Vxlan):
-                ip[ns.name].append(
-                    f"link add name {step.name} address {step.mac} mtu {step.mtu} type vxlan id {step.vni} "
-                    f"local {step.local} dev {step.dev} dstport {step.port} nolearning")
-            elif isinstance(step, Neigh):
-                ip[ns.name].append(f"neigh add {step.ip} lladdr {step.mac} dev {step.dev} nud permanent")
-            elif isinstance(step, Fdb):
-                br[ns.name].append(f"fdb add {step.mac} dev {step.dev} dst {step.dst} self permanent")
-            elif isinstance(step, Sysctl):
-                sysctl[ns.name].append(f"{step.key.replace('/', '.')}={step.value}")
-                if getattr(step, "optional", False):
-                    lenient.add(ns.name)
-            elif isinstance(step, Veth):
+            if isinstance(step, Veth):
                 # made from the peer's side, whose batch runs first: master and up in the same request
                 if position[step.peer_netns] > position[ns.name]:
                     raise ValueError(f"{ns.name}: veth peer namespace {step.peer_netns} comes later in the plan")
@@ -276,16 +243,35 @@ def iproute2_script(the_plan: Plan, workdir: Path) -> Script:
                     f"peer name {step.name} mtu {step.mtu} netns {ns.name}")
                 if step.hairpin:
                     br[step.peer_netns].append(f"link set dev {step.peer} hairpin on")
-            elif isinstance(step, Note):
-                pass
+            elif isinstance(step, Bridge):
+                # describe() puts mtu after `type bridge`, where ip reads it as a bridge option
+                ip[ns.name].append(f"link add name {step.name} mtu {step.mtu} type bridge")
+            elif isinstance(step, Sysctl):
+                sysctl[ns.name].append(f"{step.key.replace('/', '.')}={step.value}")
+                if step.optional:
+                    lenient.add(ns.name)
+            elif isinstance(step, Ipip):
+                # tunl0 may already be there (the ipip module's fallback): a shell `||`, not a batch line
+                pre[ns.name].append(f"ip -n {ns.name} {step.describe().replace(' || ip ', f' || ip -n {ns.name} ')[3:]}")
+            elif isinstance(step, (Macvlan, Ipvlan)) and step.parent_netns:
+                # made in the parent's namespace (its batch runs first) and moved here by the same request
+                ip[step.parent_netns].append(step.describe().removeprefix(f"ip -n {step.parent_netns} "))
             else:
-                raise TypeError(f"the benchmark has no iproute2 line for {step!r}")
+                # every other step's description is one `ip` or `bridge` command: a batch line as it is
+                text = step.describe()
+                if text.startswith("ip "):
+                    ip[ns.name].append(text.removeprefix("ip "))
+                elif text.startswith("bridge "):
+                    br[ns.name].append(text.removeprefix("bridge "))
+                elif not text.startswith("#"):
+                    raise TypeError(f"the benchmark has no iproute2 line for {step!r}")
     batches = workdir / "batches"
     batches.mkdir(parents=True, exist_ok=True)
     (batches / "netns-add").write_text("".join(f"netns add {n}\n" for n in order))
     (batches / "netns-del").write_text("".join(f"netns del {n}\n" for n in reversed(order)))
     lines = ["#!/bin/sh", "set -e", f"d={batches}", "ip -batch $d/netns-add"]
     for i, name in enumerate(order):
+        lines += pre[name]
         (batches / f"{i}.ip").write_text("\n".join(ip[name]) + "\n")
         lines.append(f"ip -n {name} -batch $d/{i}.ip")
         if br[name]:
@@ -534,7 +520,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nodes", default="10", help="nodes; a list (1,5,10) runs each")
     parser.add_argument("--pods-per-node", default="100", help="pods per node; a list (10,50,100) runs each")
-    parser.add_argument("--backend", default="vxlan", choices=("vxlan", "host-gw"))
+    parser.add_argument("--backend", default="vxlan", choices=[b.value for b in Backend])
     parser.add_argument("--repeat", type=int, default=1, help="runs per approach; the table shows medians")
     parser.add_argument("--json", action="store_true", help="results as JSON on stdout")
     parser.add_argument("--mininet", action="store_true",

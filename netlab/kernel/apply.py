@@ -183,41 +183,45 @@ class Kernel:
                 raise ApplyError(name, step, err) from err
 
     def _apply(self, h: Handle, step: Step) -> None:
-        nl = h.nl
-        if isinstance(step, Up):
-            nl.call(rtnl.set_link(h.index(step.dev), up=True))
-        elif isinstance(step, Addr):
-            nl.call(rtnl.new_addr(h.index(step.dev), step.address.ip, step.address.network.prefixlen))
-        elif isinstance(step, Route):
-            # no gateway: scope link, as `ip route add DST dev DEV` does
-            nl.call(rtnl.new_route(step.dst.network_address, step.dst.prefixlen, h.index(step.dev), step.via,
-                                   step.onlink, rtnl.RT_SCOPE_UNIVERSE if step.via is not None else rtnl.RT_SCOPE_LINK))
-        elif isinstance(step, Bridge):
-            self._learn(h, nl.call(rtnl.new_bridge(step.name, step.mtu))[0])
-        elif isinstance(step, Veth):
-            self._veth(h, step)
-        elif isinstance(step, Vxlan):
-            self._learn(h, nl.call(rtnl.new_vxlan(step.name, step.mac, step.mtu, step.vni, step.port, step.local,
-                                                  h.index(step.dev)))[0])
-        elif isinstance(step, (Macvlan, Ipvlan)):
-            self._underlay_child(h, step)
-        elif isinstance(step, Ipip):
-            self._tunl(h, step)
-        elif isinstance(step, Neigh):
-            nl.call(rtnl.new_neigh(h.index(step.dev), step.ip, step.mac))
-        elif isinstance(step, Fdb):
-            nl.call(rtnl.new_fdb(h.index(step.dev), step.mac, step.dst))
-        elif isinstance(step, Sysctl):
-            with self.switch.inside(h.fd):
-                try:
-                    netns.write_sysctl(step.key, step.value)
-                except FileNotFoundError:
-                    if not step.optional:
-                        raise
-        elif isinstance(step, Note):
-            pass
-        else:
+        applier = APPLIERS.get(type(step))
+        if applier is None:
             raise TypeError(f"no applier for {step!r}")
+        applier(self, h, step)
+
+    def _up(self, h: Handle, step: Up) -> None:
+        h.nl.call(rtnl.set_link(h.index(step.dev), up=True))
+
+    def _addr(self, h: Handle, step: Addr) -> None:
+        h.nl.call(rtnl.new_addr(h.index(step.dev), step.address.ip, step.address.network.prefixlen))
+
+    def _route(self, h: Handle, step: Route) -> None:
+        # no gateway: scope link, as `ip route add DST dev DEV` does
+        h.nl.call(rtnl.new_route(step.dst.network_address, step.dst.prefixlen, h.index(step.dev), step.via,
+                                 step.onlink, rtnl.RT_SCOPE_UNIVERSE if step.via is not None else rtnl.RT_SCOPE_LINK))
+
+    def _bridge(self, h: Handle, step: Bridge) -> None:
+        self._learn(h, h.nl.call(rtnl.new_bridge(step.name, step.mtu))[0])
+
+    def _vxlan(self, h: Handle, step: Vxlan) -> None:
+        self._learn(h, h.nl.call(rtnl.new_vxlan(step.name, step.mac, step.mtu, step.vni, step.port, step.local,
+                                                h.index(step.dev)))[0])
+
+    def _neigh(self, h: Handle, step: Neigh) -> None:
+        h.nl.call(rtnl.new_neigh(h.index(step.dev), step.ip, step.mac))
+
+    def _fdb(self, h: Handle, step: Fdb) -> None:
+        h.nl.call(rtnl.new_fdb(h.index(step.dev), step.mac, step.dst))
+
+    def _sysctl(self, h: Handle, step: Sysctl) -> None:
+        with self.switch.inside(h.fd):
+            try:
+                netns.write_sysctl(step.key, step.value)
+            except FileNotFoundError:
+                if not step.optional:
+                    raise
+
+    def _note(self, h: Handle, step: Note) -> None:
+        pass   # the kernel does it by itself
 
     def _underlay_child(self, h: Handle, step: Macvlan | Ipvlan) -> None:
         """Made where the parent lives; a pod's is placed in h by the same request (IFLA_NET_NS_FD)."""
@@ -261,6 +265,19 @@ class Kernel:
         if step.hairpin:
             requests.append(rtnl.bridge_port_mode(peer_index, BRIDGE_MODE_HAIRPIN))
         peer_handle.nl.call(*requests)
+
+
+# One applier per step kind; the step's describe() (netlab.core.steps) is its iproute2 twin.
+# Through netlab.rtnl: Up, Addr, Route, Bridge, Veth, Vxlan, Neigh, Fdb (the frequent ones).
+# Through pyroute2's IPRoute (Handle.ipr): Macvlan and Ipvlan (rtnl has no encoder for their
+# link info, nor for IFLA_NET_NS_FD on a child of another namespace's link) and Ipip (its
+# EEXIST fallback re-sets tunl0's MTU); they are one per node or pod, so the cost is small.
+# Sysctl writes /proc/sys inside the namespace; Note is the kernel's own doing.
+APPLIERS: dict[type, Callable[[Kernel, Handle, Step], None]] = {
+    Up: Kernel._up, Addr: Kernel._addr, Route: Kernel._route, Bridge: Kernel._bridge, Veth: Kernel._veth,
+    Vxlan: Kernel._vxlan, Macvlan: Kernel._underlay_child, Ipvlan: Kernel._underlay_child, Ipip: Kernel._tunl,
+    Neigh: Kernel._neigh, Fdb: Kernel._fdb, Sysctl: Kernel._sysctl, Note: Kernel._note,
+}
 
 
 def probe_link_kinds(kinds: tuple[str, ...]) -> list[str]:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from netlab.kernel import netns
-from tests.conftest import lab_name
+from tests.support.labs import lab_name
 from tests.support.kernel import lab_processes, netlab
 
 pytestmark = pytest.mark.root
@@ -84,7 +84,7 @@ def test_keep_leaves_the_labs_up_and_the_next_run_reuses_then_removes_them():
 
 
 def test_a_different_lab_with_the_bench_name_is_left_alone(make_lab):
-    from tests.conftest import lab_yaml, pod_yaml
+    from tests.support.labs import lab_yaml, pod_yaml
     prefix = lab_name("bd")
     make_lab(lab_yaml(f"{prefix}-vxlan") + pod_yaml("mine", "node-1"))
     proc = netlab("bench", "--backends", "vxlan", "--tests", "stream", "--duration", "1",

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from netlab.ops import state
-from tests.conftest import lab_name, lab_yaml, pod_yaml
+from tests.support.labs import lab_name, lab_yaml, pod_yaml
 from tests.support.kernel import lab_namespaces
 
 pytestmark = pytest.mark.root

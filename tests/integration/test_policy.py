@@ -18,7 +18,7 @@ from netlab.kernel import netns
 from netlab.ops import state
 from netlab.tools import probe as prober
 from netlab.model.lab import Protocol
-from tests.conftest import lab_name
+from tests.support.labs import lab_name
 from tests.support.kernel import lab_namespaces, lab_processes, netlab
 from tests.policy_cases.cases import CASES, NODE_OF_POD, PODS, Case
 

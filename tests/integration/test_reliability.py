@@ -14,7 +14,7 @@ from netlab.ops import lab as lab_ops
 from netlab.spec import loader
 from netlab.kernel import netns, procs
 from netlab.ops import state
-from tests.conftest import lab_name, lab_yaml, pod_yaml
+from tests.support.labs import lab_name, lab_yaml, pod_yaml
 from tests.support.kernel import lab_namespaces, lab_processes, netlab, pings
 
 pytestmark = pytest.mark.root

@@ -15,7 +15,7 @@ import pytest
 from netlab.kernel import procs
 from netlab.ops import state
 from netlab.kernel.apply import probe_link_kinds
-from tests.conftest import lab_name, lab_yaml, pod_yaml
+from tests.support.labs import lab_name, lab_yaml, pod_yaml
 from tests.support.kernel import bridge, ip, lab_namespaces, netlab
 
 pytestmark = pytest.mark.root

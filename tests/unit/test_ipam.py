@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from netlab.core import ipam
 from netlab.spec import loader
-from tests.conftest import lab_yaml, pod_yaml
+from tests.support.labs import lab_yaml, pod_yaml
 
 
 def alloc_of(text: str) -> ipam.Allocation:

@@ -9,7 +9,7 @@ import pytest
 from netlab.spec import loader
 from netlab.errors import InputError
 from netlab.model.lab import Backend, NAMESPACE_NAME_LABEL
-from tests.conftest import lab_yaml, pod_yaml
+from tests.support.labs import lab_yaml, pod_yaml
 
 TOPOLOGIES = sorted((Path(__file__).parents[2] / "topologies").glob("*.yaml"))
 

@@ -12,7 +12,7 @@ import pytest
 from netlab.core import ipam, plan
 from netlab.spec import loader
 from netlab.core.steps import Fdb, Neigh, Route, Veth, Vxlan
-from tests.conftest import lab_yaml, pod_yaml
+from tests.support.labs import lab_yaml, pod_yaml
 
 ROOT = Path(__file__).parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "plans"

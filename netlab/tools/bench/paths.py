@@ -6,11 +6,11 @@ server pod on node-1 (same-node path: veth → cni0 → veth) and a server pod o
 """
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass
 from enum import StrEnum
 
 from ...model.lab import LabFile
+from ...spec.labtext import lab_yaml, pod_yaml
 
 K8S_NAMESPACE = "bench"
 CLIENT, SAME_NODE_SERVER, CROSS_NODE_SERVER = "client", "server-same", "server-cross"
@@ -52,25 +52,9 @@ def lab_name(prefix: str, backend: str) -> str:
 
 def lab_text(name: str, backend: str) -> str:
     """The bench lab as a lab file: the seed's networking, two nodes, three pods without containers."""
-    pods = "".join(textwrap.dedent(f"""\
-        ---
-        apiVersion: v1
-        kind: Pod
-        metadata: {{name: {pod}, namespace: {K8S_NAMESPACE}, labels: {{app: netlab-bench}}}}
-        spec: {{nodeName: {node}, containers: []}}
-        """) for pod, node in PODS)
-    return textwrap.dedent(f"""\
-        apiVersion: kubeadm.k8s.io/v1beta4
-        kind: ClusterConfiguration
-        networking: {{podSubnet: "172.16.0.0/16", serviceSubnet: "172.18.0.0/20", dnsDomain: cluster.local}}
-        ---
-        apiVersion: netlab/v1alpha1
-        kind: Lab
-        metadata: {{name: {name}}}
-        spec:
-          backend: {backend}
-          nodes: [{{name: node-1}}, {{name: node-2}}]
-        """) + pods
+    pods = "".join(pod_yaml(pod, node, K8S_NAMESPACE, labels="app: netlab-bench", containers="[]", own_label=False)
+                   for pod, node in PODS)
+    return lab_yaml(name, backend, nodes=2, pods=pods)
 
 
 def lab_pairs(labfile: LabFile, record: dict) -> list[PathPair]:
