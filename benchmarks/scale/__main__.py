@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Scale benchmark: netlab against the fastest iproute2 shell script (and Mininet when installed).
 
-    python3 benchmarks/scale.py [--nodes 10] [--pods-per-node 100] [--backend vxlan] [--json] [--repeat N]
+    python3 benchmarks/scale [--nodes 10] [--pods-per-node 100] [--backend vxlan|host-gw|macvlan|ipip|ipvlan] [--json] [--repeat N]
 
 Builds K nodes x M pods (the lab file's compact form, spec.scale) three ways in one run:
   netlab     `netlab up -q` / `netlab down` as subprocesses: what a user waits for; peak RSS
@@ -530,7 +530,7 @@ def main() -> int:
                         help="lab names are this + n (netlab), p (in-process), i (iproute2)")
     args = parser.parse_args()
     if os.geteuid() != 0:
-        print("scale.py builds namespaces: run it as root", file=sys.stderr)
+        print("benchmarks/scale builds namespaces: run it as root", file=sys.stderr)
         return 2
     try:
         sizes = [(int(n), int(m)) for n in str(args.nodes).split(",") if n
