@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Scale benchmark: netlab against the fastest iproute2 shell script (and Mininet when installed).
 
-    python3 benchmarks/scale [--nodes 10] [--pods-per-node 100] [--backend vxlan|host-gw|macvlan|ipip|ipvlan] [--json] [--repeat N]
+    python3 benchmarks/scale [--nodes 10] [--pods-per-node 100] [--backend vxlan|host-gw|...] [--json] [--repeat N]
 
 Builds K nodes x M pods (the lab file's compact form, spec.scale) three ways in one run:
   netlab     `netlab up -q` / `netlab down` as subprocesses: what a user waits for; peak RSS

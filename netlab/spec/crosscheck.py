@@ -10,7 +10,8 @@ from ..core import backends, ipam, plan
 from ..model.checks import DocChecker
 from ..errors import Problem
 from .collected import Collected
-from ..model.lab import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Container, ContainerPort, LabFile, LabSpec, Namespace, Networking, Pod, frozen_map)
+from ..model.lab import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Container, ContainerPort, LabFile, LabSpec,
+                         Namespace, Networking, Pod, frozen_map)
 from ..model.yamlsrc import join
 
 

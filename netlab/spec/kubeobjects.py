@@ -5,7 +5,8 @@ import json
 from ipaddress import IPv4Address
 
 from ..model.checks import IANA_SVC_NAME, MISSING, DocChecker
-from ..model.lab import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Container, ContainerPort, Namespace, Pod, Protocol, frozen_map)
+from ..model.lab import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Container, ContainerPort, Namespace, Pod,
+                         Protocol, frozen_map)
 from ..model.yamlsrc import join
 
 POD_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")

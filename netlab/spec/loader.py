@@ -11,7 +11,8 @@ from .collected import Collected
 from .crosscheck import cross_check
 from ..errors import InputError, Problem
 from .kubeobjects import load_namespace, load_pod
-from ..model.lab import (KUBEADM_API_VERSIONS, LAB_API_VERSION, Backend, IpvlanMode, IpvlanOptions, LabFile, LabSpec, Namespace, Networking, NodeSpec, Pod, VxlanOptions)
+from ..model.lab import (KUBEADM_API_VERSIONS, LAB_API_VERSION, Backend, IpvlanMode, IpvlanOptions, LabFile, LabSpec,
+                         Namespace, Networking, NodeSpec, Pod, VxlanOptions)
 from ..names import MAX_LAB_NAME
 from ..model.yamlsrc import Document, load_documents
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from ..model.checks import IANA_SVC_NAME, LABEL_NAME, MISSING, DocChecker, type_name
 from ..model.lab import Protocol, frozen_map
-from ..model.policy import (IPBlock, LabelRequirement, LabelSelector, NetworkPolicy, Operator, Peer, PolicyPort, PolicyType, Rule, default_policy_types)
+from ..model.policy import (IPBlock, LabelRequirement, LabelSelector, NetworkPolicy, Operator, Peer, PolicyPort,
+                            PolicyType, Rule, default_policy_types)
 
 POLICY_KEYS = ("apiVersion", "kind", "metadata", "spec")
 METADATA_KEYS = ("name", "namespace", "labels", "annotations")

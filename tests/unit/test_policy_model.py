@@ -6,7 +6,8 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 
 from netlab.model.lab import frozen_map
-from netlab.model.policy import (IPBlock, LabelRequirement, LabelSelector, Operator, PolicyType, Rule, default_policy_types)
+from netlab.model.policy import (IPBlock, LabelRequirement, LabelSelector, Operator, PolicyType, Rule,
+                                 default_policy_types)
 
 LABELS = {"pod": "a", "tier": "web"}
 
