@@ -1,4 +1,4 @@
-"""`netlab bench`: the datapath comparison (registered in netlab/cli.py with one line)."""
+"""`netlab bench`: the datapath comparison (one line in COMMANDS, netlab/cli/__init__.py)."""
 from __future__ import annotations
 
 import json

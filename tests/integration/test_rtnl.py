@@ -1,4 +1,4 @@
-"""netlab.rtnl on a real kernel, in a throwaway unnamed namespace (gone when its fd closes)."""
+"""netlab.kernel.rtnl on a real kernel, in a throwaway unnamed namespace (gone when its fd closes)."""
 from __future__ import annotations
 
 import errno

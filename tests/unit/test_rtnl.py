@@ -1,4 +1,4 @@
-"""netlab.rtnl packs the messages pyroute2's IPRoute sent for the same steps: decoded here by
+"""netlab.kernel.rtnl packs the messages pyroute2's IPRoute sent for the same steps: decoded here by
 pyroute2's own message classes, field by field (values as IPRoute sent them, captured)."""
 from __future__ import annotations
 
