@@ -1,0 +1,1 @@
+"""netlab: Kubernetes-style pod networks out of Linux network namespaces (layers: docs/architecture.md)."""

@@ -1,7 +1,9 @@
-"""Errors netlab reports to users; the CLI maps each kind to an exit code."""
+"""Errors netlab reports to users, each carrying its exit code (click shows them; no wrapper)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import click
 
 
 @dataclass(frozen=True)
@@ -20,13 +22,19 @@ class Problem:
         return f"{text} ({self.hint})" if self.hint else text
 
 
-class NetlabError(Exception):
-    """A failure that is not the user's input: exit 1, with what to do next."""
+class NetlabError(click.ClickException):
+    """A failure that is not the user's input: exit 1, with what to do next.
+
+    A click exception (as Flask's NoAppException), so click prints it and exits with its
+    code wherever a command raises it."""
 
     exit_code = 1
 
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", file=file, err=True)
 
-class InputError(NetlabError):
+
+class InputError(NetlabError, click.UsageError):
     """The lab file or the arguments are wrong: exit 2, every problem listed."""
 
     exit_code = 2
@@ -36,6 +44,12 @@ class InputError(NetlabError):
             problems = [Problem("<arguments>", None, "", problems)]
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+    def show(self, file=None) -> None:
+        for problem in self.problems:
+            click.echo(f"error: {problem}", file=file, err=True)
+        if len(self.problems) > 1:
+            click.echo(f"{len(self.problems)} problems; nothing was built", file=file, err=True)
 
 
 class KernelFeatureMissing(NetlabError):

@@ -5,18 +5,15 @@ unique to this run, and the session checks the root namespace is exactly as it w
 """
 from __future__ import annotations
 
-import itertools
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.hostsnap import leftovers, snapshot
+from tests.support.hostsnap import leftovers, snapshot
+from tests.support.labs import RUN_TAG
 
 IS_ROOT = os.geteuid() == 0
-_counter = itertools.count(1)
-RUN_TAG = f"t{os.getpid() % 10000}"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -58,48 +55,11 @@ def host_unchanged(isolated_run_dir):
     assert not state_left, f"the test suite left lab state behind: {state_left}"
 
 
-def lab_name(prefix: str = "lab") -> str:
-    return f"{RUN_TAG}{prefix}{next(_counter)}"[:24]
-
-
-def lab_yaml(name: str, backend: str = "vxlan", nodes: int = 2, pods: str = "", extra_spec: str = "",
-             pod_subnet: str = "172.16.0.0/16") -> str:
-    node_list = "\n".join(f"    - name: node-{i}" for i in range(1, nodes + 1))
-    return textwrap.dedent(f"""\
-        apiVersion: kubeadm.k8s.io/v1beta4
-        kind: ClusterConfiguration
-        networking:
-          podSubnet: "{pod_subnet}"
-          serviceSubnet: "172.18.0.0/20"
-        ---
-        apiVersion: netlab/v1alpha1
-        kind: Lab
-        metadata:
-          name: {name}
-        spec:
-          backend: {backend}
-        """) + extra_spec + "  nodes:\n" + node_list + "\n" + pods
-
-
-def pod_yaml(name: str, node: str, namespace: str = "default", ports: str = "[{containerPort: 80}]",
-             labels: str = "", command: str = "") -> str:
-    container = f"{{name: c, command: {command}}}" if command else f"{{name: c, ports: {ports}}}"
-    return textwrap.dedent(f"""\
-        ---
-        apiVersion: v1
-        kind: Pod
-        metadata: {{name: {name}, namespace: {namespace}, labels: {{pod: {name}{', ' + labels if labels else ''}}}}}
-        spec:
-          nodeName: {node}
-          containers: [{container}]
-        """)
-
-
 @pytest.fixture
 def make_lab(tmp_path):
     """Build labs from YAML text; every one is taken down after the test, whatever happened."""
-    from netlab import lab as lab_ops
-    from netlab import loader
+    from netlab.ops import lab as lab_ops
+    from netlab.spec import loader
 
     names: list[str] = []
 

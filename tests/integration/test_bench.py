@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from netlab import netns
-from tests.conftest import lab_name
-from tests.integration.helpers import lab_processes, netlab
+from netlab.kernel import netns
+from tests.support.labs import lab_name
+from tests.support.kernel import lab_processes, netlab
 
 pytestmark = pytest.mark.root
 TESTS = {"TCP_STREAM": "Gbit/s", "TCP_RR": "trans/s", "TCP_CRR": "trans/s"}
@@ -35,7 +35,7 @@ def assert_nothing_left(prefix: str) -> None:
 
 
 def netlab_run_dir():
-    from netlab import state
+    from netlab.ops import state
     return state.run_dir()
 
 
@@ -84,7 +84,7 @@ def test_keep_leaves_the_labs_up_and_the_next_run_reuses_then_removes_them():
 
 
 def test_a_different_lab_with_the_bench_name_is_left_alone(make_lab):
-    from tests.conftest import lab_yaml, pod_yaml
+    from tests.support.labs import lab_yaml, pod_yaml
     prefix = lab_name("bd")
     make_lab(lab_yaml(f"{prefix}-vxlan") + pod_yaml("mine", "node-1"))
     proc = netlab("bench", "--backends", "vxlan", "--tests", "stream", "--duration", "1",

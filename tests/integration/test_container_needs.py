@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from netlab import state
-from tests.conftest import lab_name, lab_yaml, pod_yaml
-from tests.integration.helpers import lab_namespaces
+from netlab.ops import state
+from tests.support.labs import lab_name, lab_yaml, pod_yaml
+from tests.support.kernel import lab_namespaces
 
 pytestmark = pytest.mark.root
 

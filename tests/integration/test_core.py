@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from netlab import lab as lab_ops
-from netlab import loader
-from tests.conftest import lab_name, lab_yaml, pod_yaml
-from tests.integration.helpers import bridge, ip, lab_namespaces, lab_processes, netlab, pings
+from netlab.ops import lab as lab_ops
+from netlab.spec import loader
+from tests.support.labs import lab_name, lab_yaml, pod_yaml
+from tests.support.kernel import bridge, ip, lab_namespaces, lab_processes, netlab, pings
 
 pytestmark = pytest.mark.root
 

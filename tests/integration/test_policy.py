@@ -14,11 +14,12 @@ import sys
 
 import pytest
 
-from netlab import netns, state
-from netlab import probe as prober
-from netlab.model import Protocol
-from tests.conftest import lab_name
-from tests.integration.helpers import lab_namespaces, lab_processes, netlab
+from netlab.kernel import netns
+from netlab.ops import state
+from netlab.tools import probe as prober
+from netlab.model.lab import Protocol
+from tests.support.labs import lab_name
+from tests.support.kernel import lab_namespaces, lab_processes, netlab
 from tests.policy_cases.cases import CASES, NODE_OF_POD, PODS, Case
 
 pytestmark = pytest.mark.root

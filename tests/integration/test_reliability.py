@@ -10,10 +10,12 @@ import time
 
 import pytest
 
-from netlab import lab as lab_ops
-from netlab import loader, netns, procs, state
-from tests.conftest import lab_name, lab_yaml, pod_yaml
-from tests.integration.helpers import lab_namespaces, lab_processes, netlab, pings
+from netlab.ops import lab as lab_ops
+from netlab.spec import loader
+from netlab.kernel import netns, procs
+from netlab.ops import state
+from tests.support.labs import lab_name, lab_yaml, pod_yaml
+from tests.support.kernel import lab_namespaces, lab_processes, netlab, pings
 
 pytestmark = pytest.mark.root
 
@@ -279,7 +281,7 @@ def test_netlab_lifts_its_own_soft_open_files_limit():
     if shutil.which("prlimit") is None:
         pytest.skip("prlimit (util-linux) is not installed")
     out = subprocess.run(["prlimit", "--nofile=20:4096", sys.executable, "-c",
-                          "import resource; from netlab.limits import raise_open_files; raise_open_files();"
+                          "import resource; from netlab.kernel.limits import raise_open_files; raise_open_files();"
                           "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])"],
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "4096"

@@ -1,4 +1,4 @@
-"""netlab.rtnl on a real kernel, in a throwaway unnamed namespace (gone when its fd closes)."""
+"""netlab.kernel.rtnl on a real kernel, in a throwaway unnamed namespace (gone when its fd closes)."""
 from __future__ import annotations
 
 import errno
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from netlab import netns, rtnl
+from netlab.kernel import netns, rtnl
 
 pytestmark = pytest.mark.root
 

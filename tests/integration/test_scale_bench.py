@@ -1,4 +1,4 @@
-"""Smoke of the scale benchmark (benchmarks/scale.py) at 2 x 10: structure, same objects, no leftovers.
+"""Smoke of the scale benchmark (benchmarks/scale) at 2 x 10: structure, same objects, no leftovers.
 
 No timing is asserted: CI machines differ, and the figures belong in the README, not in a test.
 """
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from netlab import netns
-from tests.conftest import lab_name
+from netlab.kernel import netns
+from tests.support.labs import lab_name
 
 pytestmark = pytest.mark.root
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "scale.py"
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "scale"
 
 
 def test_scale_benchmark_smoke():

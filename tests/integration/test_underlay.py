@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from netlab import procs, state
-from netlab.apply import probe_link_kinds
-from netlab.lab import modprobe_hint, unloaded_modules
-from tests.conftest import lab_name, lab_yaml, pod_yaml
-from tests.integration.helpers import bridge, ip, lab_namespaces, netlab
+from netlab.kernel import procs
+from netlab.ops import state
+from netlab.kernel.apply import probe_link_kinds
+from netlab.kernel.kernelmods import modprobe_hint, unloaded_modules
+from tests.support.labs import lab_name, lab_yaml, pod_yaml
+from tests.support.kernel import bridge, ip, lab_namespaces, netlab
 
 pytestmark = pytest.mark.root
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from netlab.model import Protocol
+from netlab.model.lab import Protocol
 
 NAMESPACES = ("x", "y", "z")
 POD_NAMES = ("a", "b", "c")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from netlab.bench import parse
+from netlab.tools.bench import parse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
 

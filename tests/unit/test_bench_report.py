@@ -8,13 +8,13 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from netlab.bench import report
-from netlab.bench.cli import parse_backends, parse_tests
-from netlab.bench.runner import Measurement, BenchTest
-from netlab.bench.session import BenchOptions, BenchRun, Result
+from netlab.tools.bench import report
+from netlab.cli.bench import parse_backends, parse_tests
+from netlab.tools.bench.runner import Measurement, BenchTest
+from netlab.tools.bench.session import BenchOptions, BenchRun, Result
 from netlab.cli import main
 from netlab.errors import InputError, NetlabError
-from netlab.model import Backend
+from netlab.model.lab import Backend
 
 MACHINE = {"cpus": 2, "cpu_model": "test CPU", "kernel": "6.18", "machine": "x86_64"}
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import errno
 
-from netlab.apply import ApplyError
-from netlab.steps import Bridge
+from netlab.kernel.apply import ApplyError
+from netlab.core.steps import Bridge
 
 
 def test_limit_errors_say_what_to_do():

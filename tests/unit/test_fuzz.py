@@ -6,10 +6,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netlab import loader
+from netlab.spec import loader
 from netlab.cli import main
 from netlab.errors import InputError
-from tests.conftest import lab_yaml, pod_yaml
+from tests.support.labs import lab_yaml, pod_yaml
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=False),
                     st.text(max_size=30), st.sampled_from(["172.16.0.0/16", "10.0.0.0/33", "banana", "node-1",

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from netlab import impair
+from netlab.core import impairment as impair
 from netlab.errors import InputError
-from netlab.impair import Impairment
+from netlab.core.impairment import Impairment
 
 
 def test_values_are_read_as_tc_reads_them():

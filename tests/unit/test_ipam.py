@@ -1,8 +1,9 @@
 """IPAM as kube-controller-manager's range allocator and host-local do it."""
 from __future__ import annotations
 
-from netlab import ipam, loader
-from tests.conftest import lab_yaml, pod_yaml
+from netlab.core import ipam
+from netlab.spec import loader
+from tests.support.labs import lab_yaml, pod_yaml
 
 
 def alloc_of(text: str) -> ipam.Allocation:

@@ -1,8 +1,8 @@
 """Module presence is read from /sys/module and the module tree, never by loading anything."""
 from __future__ import annotations
 
-from netlab import kernelmods
-from netlab.kernelmods import ModuleState
+from netlab.kernel import kernelmods
+from netlab.kernel.kernelmods import ModuleState
 
 
 def tree(tmp_path, builtin: list[str], dep: list[str]):
@@ -33,6 +33,6 @@ def test_no_module_tree_means_nothing_can_be_autoloaded(tmp_path):
 
 
 def test_the_hint_keeps_tunl0_out_of_the_host():
-    from netlab.lab import modprobe_hint
+    from netlab.kernel.kernelmods import modprobe_hint
     assert modprobe_hint(["ipvlan"]) == "modprobe ipvlan"
     assert modprobe_hint(["ipip"]).startswith("sysctl -w net.core.fb_tunnels_only_for_init_net=2 && modprobe ipip")

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from netlab import ipam, loader, plan
-from netlab.steps import Fdb, Neigh, Route, Veth, Vxlan
-from tests.conftest import lab_yaml, pod_yaml
+from netlab.core import ipam, plan
+from netlab.spec import loader
+from netlab.core.steps import Fdb, Neigh, Route, Veth, Vxlan
+from tests.support.labs import lab_yaml, pod_yaml
 
 ROOT = Path(__file__).parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "plans"

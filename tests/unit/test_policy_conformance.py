@@ -5,9 +5,9 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from netlab import ipam
-from netlab.loader import load_text
-from netlab.policy.evaluate import truth_table
+from netlab.core import ipam
+from netlab.spec.loader import load_text
+from netlab.core.policy.evaluate import truth_table
 from tests.policy_cases.cases import CASES, PODS, Case, pod_ip
 
 

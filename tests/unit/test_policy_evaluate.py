@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
-from netlab import ipam
-from netlab.loader import load_text
-from netlab.model import LabFile, Pod, Protocol
-from netlab.policy.evaluate import explain, verdict
+from netlab.core import ipam
+from netlab.spec.loader import load_text
+from netlab.model.lab import LabFile, Pod, Protocol
+from netlab.core.policy.evaluate import explain, verdict
 from tests.policy_cases.cases import base_lab
 
 EXTERNAL = IPv4Address("203.0.113.7")

@@ -5,8 +5,8 @@ from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
-from netlab.model import frozen_map
-from netlab.policy.model import (IPBlock, LabelRequirement, LabelSelector, Operator, PolicyType, Rule,
+from netlab.model.lab import frozen_map
+from netlab.model.policy import (IPBlock, LabelRequirement, LabelSelector, Operator, PolicyType, Rule,
                                  default_policy_types)
 
 LABELS = {"pod": "a", "tier": "web"}

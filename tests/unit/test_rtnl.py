@@ -1,4 +1,4 @@
-"""netlab.rtnl packs the messages pyroute2's IPRoute sent for the same steps: decoded here by
+"""netlab.kernel.rtnl packs the messages pyroute2's IPRoute sent for the same steps: decoded here by
 pyroute2's own message classes, field by field (values as IPRoute sent them, captured)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-from netlab import rtnl
+from netlab.kernel import rtnl
 
 ADD = 0x605      # NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE
 SET = 0x5        # NLM_F_REQUEST | NLM_F_ACK

@@ -5,11 +5,12 @@ from ipaddress import IPv4Interface, IPv4Network
 
 import pytest
 
-from netlab import backends, ipam, loader, plan
+from netlab.core import backends, ipam, plan
+from netlab.spec import loader
 from netlab.errors import InputError
-from netlab.model import Backend, IpvlanMode
-from netlab.steps import Addr, Bridge, Fdb, Ipip, Ipvlan, Macvlan, Neigh, Route, Sysctl, Veth
-from tests.conftest import lab_yaml, pod_yaml
+from netlab.model.lab import Backend, IpvlanMode
+from netlab.core.steps import Addr, Bridge, Fdb, Ipip, Ipvlan, Macvlan, Neigh, Route, Sysctl, Veth
+from tests.support.labs import lab_yaml, pod_yaml
 
 RACKS = "  nodes:\n    - name: node-1\n      rack: r1\n    - name: node-2\n      rack: r1\n    - name: node-3\n      rack: r2\n"
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from netlab import loader, yamlsrc
+from netlab.model import yamlsrc
+from netlab.spec import loader
 from netlab.errors import InputError
-from tests.conftest import lab_yaml, pod_yaml
+from tests.support.labs import lab_yaml, pod_yaml
 
 ROOT = Path(__file__).parents[2]
 TOPOLOGIES = sorted((ROOT / "topologies").glob("*.yaml"))
@@ -254,7 +255,7 @@ def test_the_1000_pod_lab_validates():
 
 def _load_file_in_child(path: Path) -> subprocess.CompletedProcess:
     """load_file in another process, so that a missing check shows as a timeout, not a hung suite."""
-    code = ("import sys\nfrom netlab import loader\nfrom netlab.errors import InputError\n"
+    code = ("import sys\nfrom netlab.spec import loader\nfrom netlab.errors import InputError\n"
             "try:\n    loader.load_file(sys.argv[1])\nexcept InputError as err:\n"
             "    print(err)\n    sys.exit(2)\n")
     return subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=20,

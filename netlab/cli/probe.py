@@ -1,0 +1,74 @@
+"""`netlab probe`: the reachability matrix between all pods of a running lab."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import NetlabError
+from ..kernel.privileges import require_privileges
+from ..model.lab import Protocol
+from ..ops import targets
+from ..tools import probe as prober
+
+
+@click.command()
+@click.option("--name", "lab_name", help="The lab, when several are up.")
+@click.option("--port", "ports", multiple=True, type=click.IntRange(1, 65535),
+              help="Port to try (repeatable). Default: every containerPort the pods declare for the "
+                   "protocol, or 80 when they declare none.")
+@click.option("--protocol", type=click.Choice(["tcp", "udp"], case_sensitive=False), default="tcp",
+              show_default=True, help="tcp: allowed = connection established; udp: allowed = a reply came back.")
+@click.option("--timeout", type=click.FloatRange(0.05, 60.0), default=1.0, show_default=True,
+              help="Seconds each attempt may take; silence until then counts as denied.")
+@click.option("--json", "as_json", is_flag=True, help="Data for scripts: {\"results\": [...]}.")
+def probe(lab_name, ports, protocol, timeout, as_json):
+    """Try every ordered pair of pods on each port, all at once: what NetworkPolicy allows."""
+    require_privileges("probe")
+    record = targets.load_lab(lab_name)
+    proto = Protocol(protocol.upper())
+    checks = [prober.Check(port, proto) for port in (sorted(set(ports)) or prober.default_ports(record, proto))]
+    pods = prober.pods_of(record)
+    if len(pods) < 2:
+        raise NetlabError(f"lab {record['name']} has {len(pods)} pod(s): a probe needs two")
+    if record.get("status") != "ready":
+        click.echo(f"warning: lab {record['name']} is {record.get('status')}; results may be partial", err=True)
+    missing = prober.wait_for_listeners(record, checks)
+    for item in missing:
+        click.echo(f"warning: not listening yet: {item}", err=True)
+    started = time.perf_counter()
+    results = prober.probe(pods, checks, timeout)
+    seconds = time.perf_counter() - started
+    if as_json:
+        click.echo(json.dumps({"results": [r.to_json() for r in results]}, indent=2))
+    else:
+        console = Console() if sys.stdout.isatty() else Console(width=max(100, 8 * len(pods) + 20))
+        for check in checks:
+            console.print(matrix(pods, [r for r in results if r.port == check.port], check))
+    allowed = sum(r.allowed for r in results)
+    refused = sum(r.outcome is prober.Outcome.REFUSED for r in results)
+    click.echo(f"{len(pods)} pods, {len(checks)} port(s) {proto.value}: {allowed} of {len(results)} allowed"
+               + (f" ({refused} refused: nothing listening)" if refused else "")
+               + f" in {seconds:.2f}s", err=True)
+
+
+def matrix(pods: list[prober.PodEnd], results: list[prober.Result], check: prober.Check) -> Table:
+    """Rows: from; columns: to; `.` allowed, `X` not (cyclonus' notation), `-` the pod itself."""
+    cell = {(r.src, r.dst): r.allowed for r in results}
+    table = Table(title=f"{check.protocol.value} {check.port}   (rows: from, columns: to)", title_justify="left")
+    table.add_column("from \\ to", style="bold")
+    for pod in pods:
+        table.add_column(pod.key, justify="center")
+    for src in pods:
+        row = []
+        for dst in pods:
+            if src.key == dst.key:
+                row.append("[dim]-[/]")
+            else:
+                row.append("[green].[/]" if cell.get((src.key, dst.key)) else "[bold red]X[/]")
+        table.add_row(src.key, *row)
+    return table

@@ -1,0 +1,62 @@
+"""`netlab status` and `netlab logs`: what the running labs hold, read from their state."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..errors import InputError, NetlabError
+from ..ops import state, targets
+
+
+@click.command()
+@click.option("--name", "lab_name", help="One lab in detail.")
+@click.option("--json", "as_json", is_flag=True, help="Data for scripts.")
+def status(lab_name, as_json):
+    """Labs, nodes and pods: IPs, CIDRs, namespaces, containers."""
+    from ..tools import render   # lazily: rich only when there is something to show
+    if lab_name:
+        record = targets.load_lab(lab_name)
+        if as_json:
+            click.echo(json.dumps(render.status_json(record), indent=2))
+        else:
+            render.print_lab(render.console(), record)
+        return
+    records = [r for r in (state.load(n) for n in state.labs()) if r]
+    if as_json:
+        click.echo(json.dumps({"labs": [render.status_json(r) for r in records]}, indent=2))
+    elif not records:
+        click.echo("no lab is up (start one with: netlab up [FILE])")
+    elif len(records) == 1:
+        render.print_lab(render.console(), records[0])
+    else:
+        render.print_labs(render.console(), records)
+
+
+@click.command()
+@click.argument("pod")
+@click.option("-c", "--container", help="The container, when the pod has several.")
+@click.option("--name", "lab_name", help="The lab, when several are up.")
+def logs(pod, container, lab_name):
+    """Print a container's output."""
+    where = targets.resolve(pod, lab_name)
+    if where.kind != "pod":
+        raise InputError(f"{pod!r} is a node; logs are kept for pod containers")
+    namespace, name = where.name.split("/", 1)
+    rec = next(p for p in where.record["pods"] if p["namespace"] == namespace and p["name"] == name)
+    conts = rec.get("containers", [])
+    if not conts:
+        raise NetlabError(f"pod {where.name} has no running containers")
+    if container is None and len(conts) > 1:
+        raise InputError(f"pod {where.name} has containers {', '.join(c['container'] for c in conts)}: "
+                         "pick one with -c")
+    chosen = [c for c in conts if container in (None, c["container"])]
+    if not chosen:
+        raise InputError(f"pod {where.name} has no container {container!r}; it has "
+                         + ", ".join(c["container"] for c in conts))
+    try:
+        with open(chosen[0]["log"], "rb") as f:
+            sys.stdout.buffer.write(f.read())
+    except FileNotFoundError:
+        raise NetlabError(f"the log {chosen[0]['log']} is gone")

@@ -1,0 +1,1 @@
+"""The pure pipeline: addresses (IPAM), steps, the plan, the backends. No I/O, no kernel."""

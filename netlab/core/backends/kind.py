@@ -1,0 +1,41 @@
+"""What a backend is: one frozen object holding everything the other stages ask of it."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ...model.lab import Backend, LabFile, Pod
+from ..ipam import Allocation, NodeAlloc
+from ..steps import Step
+
+NodeSteps = Callable[[LabFile, Allocation, NodeAlloc], list[Step]]
+PodSteps = Callable[[LabFile, Allocation, Pod], list[Step]]
+
+
+@dataclass(frozen=True)
+class L2Need:
+    """The backend's nodes (or pods) must share one L2 segment: each rack is its own segment."""
+
+    need: str    # what the error says, e.g. "host-gw needs L2 adjacency"
+    hint: str    # what would be right
+
+
+@dataclass(frozen=True)
+class BackendKind:
+    name: Backend
+    node_steps: NodeSteps                  # joins one node's pods to the other nodes
+    link_kinds: tuple[str, ...] = ()       # kernel link kinds it creates, checked before building
+    overhead: int = 0                      # encapsulation bytes: pod MTU = underlay MTU - overhead
+    pod_steps: PodSteps | None = None      # a pod's eth0 and routes, when pods sit on the underlay
+    l2: L2Need | None = None               # set when it cannot cross the VPC router between racks
+    flannel: bool = False                  # writes flannel's /run/flannel/subnet.env on each node
+
+    @property
+    def pods_on_underlay(self) -> bool:
+        """Pods hang off their node's uplink (no cni0, no veth): their traffic skips the node's stack."""
+        return self.pod_steps is not None
+
+    @property
+    def holds_policies(self) -> bool:
+        """NetworkPolicies live in the node namespaces, so pod traffic must cross them."""
+        return not self.pods_on_underlay

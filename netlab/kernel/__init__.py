@@ -1,0 +1,1 @@
+"""The kernel: namespaces, netlink, the plan applied, ownership marks, processes, nftables."""

@@ -1,0 +1,325 @@
+"""The one module that talks netlink: turns plan steps into kernel objects.
+
+Each namespace is entered in-process and keeps one netlink socket, opened while the
+thread was inside it (a socket stays bound to the namespace it was made in). Interface
+indexes are remembered as objects are made (each create is followed, in the same write,
+by a GET of its name: see netlab.rtnl), so no table is dumped to find one object. The frequent requests go through netlab.rtnl, a
+lean synchronous socket (pyroute2's IPRoute costs ~0.3 ms a request, and a 1,000-pod
+lab sends ~8,000); pyroute2 serves the rest.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pyroute2 import IPRoute
+from pyroute2.netlink import NETLINK_ROUTE
+from pyroute2.netlink.exceptions import NetlinkError
+
+from . import netns, rtnl
+from ..errors import NetlabError
+from ..core.steps import Addr, Bridge, Fdb, Ipip, Ipvlan, Macvlan, Neigh, Note, Route, Step, Sysctl, Up, Veth, Vxlan
+
+IPVLAN_MODES = {"l2": 0, "l3": 1}    # IPVLAN_MODE_L2, IPVLAN_MODE_L3
+BRIDGE_MODE_HAIRPIN = 1
+
+
+# limits a big lab can reach, and what to do about each
+LIMIT_HINTS = {
+    errno.EMFILE: "netlab ran out of file descriptors: raise `ulimit -n` (the hard limit) and retry",
+    errno.ENFILE: "the system ran out of file descriptors (fs.file-max)",
+    errno.ENOSPC: "a kernel limit is reached: user.max_net_namespaces, or the table or device limits",
+    errno.ENOBUFS: "the netlink socket buffer overflowed; retry, or build the lab in parts",
+}
+
+
+class ApplyError(NetlabError):
+    def __init__(self, netns_name: str, step: Step | str, err: Exception):
+        what = step if isinstance(step, str) else step.describe()
+        code = getattr(err, "code", None) or getattr(err, "errno", None)
+        hint = f" — {LIMIT_HINTS[code]}" if code in LIMIT_HINTS else ""
+        super().__init__(f"in namespace {netns_name}: `{what}` failed: {err}{hint}")
+        self.netns_name, self.step, self.cause = netns_name, step, err
+
+
+@dataclass
+class Handle:
+    """An open namespace: its fd, its netlink socket, and the ifindexes learned so far.
+
+    `nl` (netlab.rtnl) carries the plan's frequent requests; `ipr`, a pyroute2 IPRoute for
+    the rarer ones, is opened inside the namespace on first use.
+    """
+
+    name: str
+    fd: int
+    nl: rtnl.RtnlSocket
+    ifindex: dict[str, int] = field(default_factory=dict)
+    opener: Callable[[int], IPRoute] | None = None
+    _ipr: IPRoute | None = None
+
+    @property
+    def ipr(self) -> IPRoute:
+        if self._ipr is None:
+            assert self.opener is not None
+            self._ipr = self.opener(self.fd)
+        return self._ipr
+
+    def index(self, ifname: str) -> int:
+        idx = self.ifindex.get(ifname)
+        if idx is None:
+            idx = self.ifindex[ifname] = self.nl.link(name=ifname).index
+        return idx
+
+    def close(self) -> None:
+        self.nl.close()
+        if self._ipr is not None:
+            self._ipr.close()
+        os.close(self.fd)
+
+
+class Kernel:
+    """Open namespaces of one run; close() releases every fd and socket."""
+
+    def __init__(self) -> None:
+        self.switch = netns.Switcher()
+        self.handles: dict[str, Handle] = {}
+
+    def close(self) -> None:
+        for handle in self.handles.values():
+            handle.close()
+        self.handles.clear()
+        self.switch.close()
+
+    def __enter__(self) -> "Kernel":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _socket_inside(self) -> IPRoute:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+        return IPRoute(use_socket=sock)
+
+    def _ipr_inside(self, fd: int) -> IPRoute:
+        with self.switch.inside(fd):
+            return self._socket_inside()
+
+    # -- namespaces --------------------------------------------------------------
+    def create(self, name: str, mark: str) -> Handle:
+        """A new namespace, marked before it gets its name, so no named one is ever unmarked."""
+        with self.switch.fresh() as fd:
+            try:
+                nl = rtnl.RtnlSocket()
+            except OSError:
+                os.close(fd)
+                raise
+            handle = Handle(name, fd, nl, {"lo": 1}, self._ipr_inside)
+            try:
+                nl.call(rtnl.set_link(1, alias=mark))
+                self.switch.publish(fd, name, stamp=mark)
+            except (OSError, NetlinkError) as err:
+                handle.close()
+                if isinstance(err, FileExistsError):
+                    raise ApplyError(name, f"ip netns add {name}", OSError(
+                        errno.EEXIST, f"/run/netns/{name} already exists and is not this lab's")) from err
+                raise ApplyError(name, f"ip netns add {name}", err) from err
+        self.handles[name] = handle
+        return handle
+
+    def attach(self, name: str) -> Handle:
+        """Open an existing namespace (FileNotFoundError when it is not there)."""
+        if name in self.handles:
+            return self.handles[name]
+        fd = netns.open_ns(name)
+        try:
+            with self.switch.inside(fd):
+                nl = rtnl.RtnlSocket()
+        except OSError:
+            os.close(fd)
+            raise
+        handle = self.handles[name] = Handle(name, fd, nl, {"lo": 1}, self._ipr_inside)
+        return handle
+
+    def dismantle(self, name: str) -> None:
+        """Delete a namespace's interfaces now, before it is dropped. The kernel frees a dropped
+        namespace later (~20 ms), and meanwhile its veth peers and macvlan/ipvlan children still
+        hold names, MACs and IPs in the namespaces that stay: a rebuild would hit EEXIST/EADDRINUSE."""
+        handle = self.attach(name)
+        for link in handle.ipr.link("dump"):
+            if link["index"] == 1:
+                continue
+            try:
+                handle.ipr.link("del", index=link["index"])
+            except NetlinkError as err:
+                if err.code != errno.ENODEV:   # ENODEV: went with its veth peer, deleted just before
+                    raise
+
+    def release(self, name: str) -> None:
+        handle = self.handles.pop(name, None)
+        if handle:
+            handle.close()
+
+    def read_mark(self, name: str) -> str | None:
+        """The ownership mark (lo's alias) of a named namespace; None when absent or unreadable."""
+        try:
+            handle = self.attach(name)
+        except (OSError, NetlinkError):
+            return None
+        try:
+            return handle.nl.link(1).alias
+        except NetlinkError:
+            return None
+
+    # -- steps ----------------------------------------------------------------------
+    def apply(self, name: str, steps: tuple[Step, ...] | list[Step]) -> None:
+        handle = self.handles[name]
+        for step in steps:
+            try:
+                self._apply(handle, step)
+            except (NetlinkError, OSError, KeyError, IndexError) as err:
+                raise ApplyError(name, step, err) from err
+
+    def _apply(self, h: Handle, step: Step) -> None:
+        applier = APPLIERS.get(type(step))
+        if applier is None:
+            raise TypeError(f"no applier for {step!r}")
+        applier(self, h, step)
+
+    def _up(self, h: Handle, step: Up) -> None:
+        h.nl.call(rtnl.set_link(h.index(step.dev), up=True))
+
+    def _addr(self, h: Handle, step: Addr) -> None:
+        h.nl.call(rtnl.new_addr(h.index(step.dev), step.address.ip, step.address.network.prefixlen))
+
+    def _route(self, h: Handle, step: Route) -> None:
+        # no gateway: scope link, as `ip route add DST dev DEV` does
+        h.nl.call(rtnl.new_route(step.dst.network_address, step.dst.prefixlen, h.index(step.dev), step.via,
+                                 step.onlink, rtnl.RT_SCOPE_UNIVERSE if step.via is not None else rtnl.RT_SCOPE_LINK))
+
+    def _bridge(self, h: Handle, step: Bridge) -> None:
+        self._learn(h, h.nl.create_and_get(rtnl.new_bridge(step.name, step.mtu), step.name))
+
+    def _vxlan(self, h: Handle, step: Vxlan) -> None:
+        self._learn(h, h.nl.create_and_get(rtnl.new_vxlan(step.name, step.mac, step.mtu, step.vni, step.port,
+                                                          step.local, h.index(step.dev)), step.name))
+
+    def _neigh(self, h: Handle, step: Neigh) -> None:
+        h.nl.call(rtnl.new_neigh(h.index(step.dev), step.ip, step.mac))
+
+    def _fdb(self, h: Handle, step: Fdb) -> None:
+        h.nl.call(rtnl.new_fdb(h.index(step.dev), step.mac, step.dst))
+
+    def _sysctl(self, h: Handle, step: Sysctl) -> None:
+        with self.switch.inside(h.fd):
+            try:
+                netns.write_sysctl(step.key, step.value)
+            except FileNotFoundError:
+                if not step.optional:
+                    raise
+
+    def _note(self, h: Handle, step: Note) -> None:
+        pass   # the kernel does it by itself
+
+    def _underlay_child(self, h: Handle, step: Macvlan | Ipvlan) -> None:
+        """Made where the parent lives; a pod's is placed in h by the same request (IFLA_NET_NS_FD).
+
+        A pod's child is made under a temporary name, then renamed inside the pod: kernels before
+        6.3 (Debian 12's 6.1) check the new name against the *parent's* namespace even when the
+        link is created straight into another one, so `eth0` would clash with the node's uplink."""
+        maker = self.attach(step.parent_netns) if step.parent_netns else h
+        moved = maker is not h
+        spec: dict = {"ifname": step.temp_name if moved else step.name, "link": maker.index(step.parent),
+                      "mtu": step.mtu}
+        if isinstance(step, Macvlan):
+            spec.update(kind="macvlan", macvlan_mode=step.mode)
+        else:
+            spec.update(kind="ipvlan", ipvlan_mode=IPVLAN_MODES[step.mode])
+        if moved:
+            spec["net_ns_fd"] = h.fd
+        maker.ipr.link("add", **spec)
+        if moved:
+            index = h.nl.link(name=step.temp_name).index
+            h.nl.call(rtnl.set_link(index, name=step.name))
+            h.ifindex[step.name] = index
+
+    def _tunl(self, h: Handle, step: Ipip) -> None:
+        try:
+            h.ipr.link("add", ifname=step.name, kind="ipip", mtu=step.mtu)
+        except NetlinkError as err:
+            if err.code != errno.EEXIST:   # EEXIST: the ipip module's fallback tunl0 is already here
+                raise
+            h.ipr.link("set", index=h.index(step.name), mtu=step.mtu)
+
+    @staticmethod
+    def _learn(h: Handle, link: rtnl.Link) -> rtnl.Link:
+        """Remember the index of a link just made (read back by name in the same write)."""
+        if link.name:
+            h.ifindex[link.name] = link.index
+        return link
+
+    def _veth(self, h: Handle, step: Veth) -> None:
+        peer_handle = self.attach(step.peer_netns)
+        link = self._learn(h, h.nl.create_and_get(
+            rtnl.new_veth(step.name, step.mtu, step.peer, step.mtu, peer_handle.fd), step.name))
+        # a veth names its peer's index (IFLA_LINK), left out only when both are equal
+        peer_handle.ifindex[step.peer] = link.link if link.link is not None else link.index
+        peer_index = peer_handle.index(step.peer)
+        master = peer_handle.index(step.peer_master) if step.peer_master else None
+        requests = [rtnl.set_link(peer_index, up=True, master=master)]
+        if step.hairpin:
+            requests.append(rtnl.bridge_port_mode(peer_index, BRIDGE_MODE_HAIRPIN))
+        peer_handle.nl.call(*requests)
+
+
+# One applier per step kind; the step's describe() (netlab.core.steps) is its iproute2 twin.
+# Through netlab.rtnl: Up, Addr, Route, Bridge, Veth, Vxlan, Neigh, Fdb (the frequent ones).
+# Through pyroute2's IPRoute (Handle.ipr): Macvlan and Ipvlan (rtnl has no encoder for their
+# link info, nor for IFLA_NET_NS_FD on a child of another namespace's link) and Ipip (its
+# EEXIST fallback re-sets tunl0's MTU); they are one per node or pod, so the cost is small.
+# Sysctl writes /proc/sys inside the namespace; Note is the kernel's own doing.
+APPLIERS: dict[type, Callable[[Kernel, Handle, Step], None]] = {
+    Up: Kernel._up, Addr: Kernel._addr, Route: Kernel._route, Bridge: Kernel._bridge, Veth: Kernel._veth,
+    Vxlan: Kernel._vxlan, Macvlan: Kernel._underlay_child, Ipvlan: Kernel._underlay_child, Ipip: Kernel._tunl,
+    Neigh: Kernel._neigh, Fdb: Kernel._fdb, Sysctl: Kernel._sysctl, Note: Kernel._note,
+}
+
+
+def probe_link_kinds(kinds: tuple[str, ...]) -> list[str]:
+    """The link kinds this kernel cannot create, tried in a throwaway unnamed namespace."""
+    missing: list[str] = []
+    switch = netns.Switcher()
+    try:
+        with switch.fresh() as fd:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+            with IPRoute(use_socket=sock) as ipr:
+                for n, kind in enumerate(kinds):
+                    spec = _probe_spec(kind, ipr)
+                    try:
+                        ipr.link("add", ifname=f"probe{n}", **spec)
+                    except NetlinkError as err:
+                        if err.code in (errno.EOPNOTSUPP, errno.ENOENT, errno.EINVAL, errno.ENODEV):
+                            missing.append(kind)
+                        else:
+                            raise
+            os.close(fd)
+    finally:
+        switch.close()
+    return missing
+
+
+def _probe_spec(kind: str, ipr: IPRoute) -> dict:
+    if kind == "veth":
+        return {"kind": "veth", "peer": "probepeer"}
+    if kind == "vxlan":
+        return {"kind": "vxlan", "vxlan_id": 42}
+    if kind == "ipip":   # endpoints unlike the fallback tunl0's (any, any), which would clash: EEXIST
+        return {"kind": "ipip", "ipip_local": "192.0.2.1", "ipip_remote": "192.0.2.2"}
+    if kind in ("macvlan", "ipvlan"):
+        if not ipr.link_lookup(ifname="probeparent"):
+            ipr.link("add", ifname="probeparent", kind="veth", peer="probeparent1")
+        return {"kind": kind, "link": ipr.link_lookup(ifname="probeparent")[0]}
+    return {"kind": kind}
+

@@ -1,0 +1,82 @@
+"""Link impairments applied, cleared and read back with `tc -n` inside a lab namespace.
+
+The host's qdiscs are never read or changed. A missing qdisc module is named before anything
+changes: netlab loads no module (see netlab.kernel.kernelmods).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+from ..core.impairment import QDISC_MODULES, TC, Impairment, clear_argv, from_netem, rate_text, tc_argv
+from ..errors import InputError, KernelFeatureMissing, NetlabError
+from . import kernelmods
+
+TIMEOUT = 10
+
+
+def check_features(imp: Impairment) -> None:
+    """Fail before any change when tc or the qdisc's module is missing (never autoloaded)."""
+    if imp.is_empty():
+        return
+    if shutil.which(TC) is None:
+        raise KernelFeatureMissing("link impairments use `tc`, which is not installed: apt-get install iproute2")
+    module, option = QDISC_MODULES[imp.qdisc]
+    if kernelmods.module_state(module) is kernelmods.ModuleState.LOADABLE:
+        raise KernelFeatureMissing(
+            f"{imp.summary()} needs the {imp.qdisc} qdisc, whose module {module} this kernel has but has not "
+            f"loaded; netlab loads no module itself; nothing was changed — run `modprobe {module}` and retry")
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def apply(netns: str, iface: str, imp: Impairment) -> None:
+    """Put `imp` on `iface` (an empty one clears it)."""
+    if imp.is_empty():
+        clear(netns, iface)
+        return
+    check_features(imp)
+    proc = _run(tc_argv(netns, iface, imp))
+    if proc.returncode == 0:
+        return
+    detail = " ".join(proc.stderr.split())
+    if "qdisc kind is unknown" in detail or "Unknown qdisc" in detail:
+        module, option = QDISC_MODULES[imp.qdisc]
+        raise KernelFeatureMissing(
+            f"this kernel has no {imp.qdisc} qdisc ({option}, module {module}), which {imp.summary()} needs; "
+            "nothing was changed" + ("; a rate alone works with tbf: drop delay, jitter and loss"
+                                     if imp.qdisc == "netem" else ""))
+    if "Cannot find device" in detail:
+        raise InputError(f"{netns} has no interface {iface!r}")
+    raise NetlabError(f"`{' '.join(tc_argv(netns, iface, imp))}` failed: {detail}")
+
+
+def clear(netns: str, iface: str) -> None:
+    """Back to the kernel's default qdisc; nothing to clear is fine."""
+    proc = _run(clear_argv(netns, iface))
+    detail = " ".join(proc.stderr.split())
+    if proc.returncode != 0 and "Cannot find device" in detail:
+        raise InputError(f"{netns} has no interface {iface!r}")
+    if proc.returncode != 0 and "No such file or directory" not in detail and "Cannot delete qdisc with handle of zero" not in detail:
+        raise NetlabError(f"`{' '.join(clear_argv(netns, iface))}` failed: {detail}")
+
+
+def read(netns: str, iface: str) -> Impairment:
+    """What the kernel holds on `iface` now (netem or tbf at the root), as an Impairment."""
+    proc = _run([TC, "-n", netns, "-j", "qdisc", "show", "dev", iface, "root"])
+    if proc.returncode != 0:
+        return Impairment()
+    for qdisc in json.loads(proc.stdout or "[]"):
+        if qdisc.get("root") is False:
+            continue
+        options = qdisc.get("options", {})
+        if qdisc.get("kind") == "netem":
+            return from_netem(options)
+        if qdisc.get("kind") == "tbf":
+            return Impairment(rate=rate_text(options.get("rate")))
+    return Impairment()
+
+

@@ -1,0 +1,343 @@
+"""The orchestrator: every stage of `up` and `down`, top to bottom.
+
+load → allocate → plan → check the kernel → apply (create what is missing, rebuild what
+changed, remove what is gone) → start containers → record state.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from ..core import backends, ipam, plan
+from ..kernel import limits, netns, procs
+from . import state
+from ..kernel.apply import LIMIT_HINTS, Kernel, probe_link_kinds
+from ..kernel.kernelmods import modprobe_hint, unloaded_modules
+from .. import names
+from ..errors import KernelFeatureMissing, NetlabError
+from ..kernel.privileges import require_privileges
+from ..kernel.inventory import Mark, owned
+from ..model.lab import LabFile
+from ..core.plan import NetnsPlan, Plan, Role
+from ..kernel import policy as enforce
+
+@dataclass
+class Timings:
+    stages: list[tuple[str, float]] = field(default_factory=list)
+    _t: float = field(default_factory=time.perf_counter)
+
+    def mark(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.stages.append((stage, now - self._t))
+        self._t = now
+
+
+@dataclass
+class UpResult:
+    plan: Plan
+    created: int
+    removed: int
+    kept: int
+    started: int
+    timings: Timings
+
+
+def make_plan(lab: LabFile) -> Plan:
+    return plan.build(lab, ipam.allocate(lab))
+
+
+def check_kernel(lab: LabFile) -> None:
+    """Fail before anything is built when the kernel lacks a link kind the lab needs.
+
+    A kind whose module is on disk but not loaded is refused, never tried: trying would make
+    the kernel load the module, and netlab changes nothing outside its own namespaces."""
+    kinds = backends.required_link_kinds(lab)
+    unloaded = unloaded_modules(kinds)
+    if unloaded:
+        raise KernelFeatureMissing(
+            f"backend {lab.lab.backend.value!r} needs the kernel module(s) {', '.join(unloaded)}, which this "
+            "kernel has but has not loaded; netlab never loads a module itself (some change every namespace "
+            "as they load, the host's included); nothing was created — load them first: "
+            + modprobe_hint(unloaded))
+    missing = probe_link_kinds(kinds)
+    if missing:
+        raise KernelFeatureMissing(
+            f"this kernel cannot create {', '.join(backends.kernel_option(k) for k in missing)} links, "
+            f"which backend {lab.lab.backend.value!r} needs (the option is off or the module is missing); "
+            "nothing was created — choose another backend, or load the module (modprobe) and retry")
+
+
+def up(lab: LabFile, progress=None) -> UpResult:
+    timings = Timings()
+    the_plan = make_plan(lab)
+    timings.mark("plan")
+    require_privileges("up")
+    limits.raise_open_files()
+    check_kernel(lab)
+    enforce.check_features(lab)
+    timings.mark("kernel check")
+    name = lab.lab.name
+    with state.locked(name), Kernel() as kernel:
+        old = state.load(name) or {}
+        _remove_placeholders(name, old)    # a killed run's half-made names, stamped as ours
+        existing = owned(kernel, name)
+        _refuse_foreign(the_plan, existing)
+        keep = _kept(the_plan, old, existing)
+        fresh_lab = not existing
+        remove = [ns for ns in existing if ns not in keep]
+        create = [ns for ns in the_plan.namespaces if ns.name not in keep]
+        timings.mark("inventory")
+        _stop_containers(name, old, remove, existing)
+        for ns_name in reversed(remove):
+            kernel.dismantle(ns_name)   # frees names/MACs/IPs held in kept namespaces before the rebuild
+            kernel.release(ns_name)
+            netns.unpublish(ns_name)
+        timings.mark("remove changed")
+        record = _record(lab, the_plan, old, keep, status="building")
+        record["pending"] = [ns.name for ns in create]
+        state.save(name, record)
+        try:
+            _build(kernel, the_plan, create, progress, timings)
+            started = _start_containers(kernel, the_plan, record)
+            timings.mark("start containers")
+            # policies are not in the namespace fingerprints: every run rewrites them, nothing is rebuilt
+            enforced = enforce.converge(lab, the_plan.alloc, record)
+            timings.mark("network policies")
+        except BaseException as err:
+            if fresh_lab:
+                _rollback(kernel, name, record)
+                outcome = f"netlab up rolled back: nothing of lab {name!r} is left"
+            else:
+                record["status"] = "failed"
+                state.save(name, record)
+                outcome = (f"lab {name!r} is partly converged: fix the cause and run `netlab up` again, "
+                           f"or remove it with `netlab down --name {name}`")
+            if isinstance(err, (NetlabError, OSError)):
+                raise NetlabError(f"{describe_failure(err)}\n{outcome}") from err
+            raise
+        record = _record(lab, the_plan, record, {ns.name for ns in the_plan.namespaces}, status="ready")
+        if enforced is not None:
+            record.update(enforced.record())
+        state.save(name, record)
+        timings.mark("record state")
+    return UpResult(the_plan, len(create), len(remove), len(keep), started, timings)
+
+
+def describe_failure(err: BaseException) -> str:
+    """What failed, with what to do when it is a limit a big lab can reach."""
+    if isinstance(err, OSError) and err.errno in LIMIT_HINTS:
+        return f"{err} — {LIMIT_HINTS[err.errno]}"
+    return str(err)
+
+
+def _refuse_foreign(the_plan: Plan, existing: dict[str, Mark]) -> None:
+    """Before anything changes: a planned name held by a namespace without this lab's mark
+    is someone else's. netlab will neither build over it nor remove it."""
+    taken = sorted({ns.name for ns in the_plan.namespaces} & set(netns.listed()) - set(existing))
+    if taken:
+        shown = ", ".join(f"/run/netns/{n}" for n in taken[:5]) + (" ..." if len(taken) > 5 else "")
+        raise NetlabError(f"{shown}: already there without the mark of lab {the_plan.lab.lab.name!r}, "
+                          "so not netlab's to build over or remove; nothing was changed — remove it "
+                          "yourself, or rename the lab")
+
+
+def _kept(the_plan: Plan, old: dict, existing: dict[str, Mark]) -> set[str]:
+    """Namespaces left as they are: present, marked, planned the same, and on kept parents."""
+    recorded = {n: v.get("fingerprint") for n, v in old.get("namespaces", {}).items()}
+    keep: set[str] = set()
+    for ns in the_plan.namespaces:   # parents come before children in plan order
+        if ns.name not in existing or recorded.get(ns.name) != ns.fingerprint:
+            continue
+        if ns.depends_on and ns.depends_on not in keep:
+            continue
+        keep.add(ns.name)
+    return keep
+
+
+def _build(kernel: Kernel, the_plan: Plan, create: list[NetnsPlan], progress, timings: Timings) -> None:
+    """Create and fill the namespaces, parents first; one timing stage per role (e.g. "build 1000 pods").
+
+    One thread: creating namespaces, links and /run/netns entries serializes in the kernel
+    (rtnl lock, the directory's lock); threads over two cores measured no faster.
+    """
+    lab = the_plan.lab.lab.name
+    counts: dict[Role, int] = {}
+    for ns in create:
+        if counts and ns.role not in counts:
+            _mark_built(timings, counts)
+        counts[ns.role] = counts.get(ns.role, 0) + 1
+        kernel.create(ns.name, Mark(lab, ns.role.value, ns.subject).text())
+        kernel.apply(ns.name, ns.steps)
+        if ns.role is Role.POD:
+            kernel.release(ns.name)   # a pod is finished once built; keep fds low on big labs
+        if progress:
+            progress()
+    _mark_built(timings, counts)
+
+
+def _mark_built(timings: Timings, counts: dict[Role, int]) -> None:
+    if not counts:
+        timings.mark("build: none new")
+        return
+    role, count = list(counts.items())[-1]
+    timings.mark(f"build {count} {role.value}{'s' if count != 1 else ''}")
+
+
+def _start_containers(kernel: Kernel, the_plan: Plan, record: dict) -> int:
+    lab = the_plan.lab.lab.name
+    started = 0
+    logs = state.lab_dir(lab) / "logs"
+    for pod_rec in record["pods"]:
+        ns = the_plan.find(Role.POD, f"{pod_rec['namespace']}/{pod_rec['name']}")
+        if ns is None or not ns.containers:
+            continue
+        running = {rec.container: rec for rec in procs.records_of([pod_rec])}
+        todo = [run for run in ns.containers if not (run.name in running and procs.alive(running[run.name]))]
+        if not todo:
+            continue
+        logs.mkdir(parents=True, exist_ok=True)
+        workdir = state.lab_dir(lab) / "pods" / f"{pod_rec['namespace']}.{pod_rec['name']}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        fd = netns.open_ns(ns.name)
+        try:
+            for run in todo:
+                argv = list(run.argv) or procs.responder_argv(pod_rec["name"], run.ports)
+                log = str(logs / f"{pod_rec['namespace']}.{pod_rec['name']}.{run.name}.log")
+                try:
+                    rec = procs.spawn(fd, lab, ns.subject, run.name, argv, log, str(workdir))
+                except OSError as err:
+                    raise NetlabError(f"pod {ns.subject}: container {run.name!r} could not start "
+                                      f"`{' '.join(argv)}`: {describe_failure(err)}") from err
+                running[run.name] = rec
+                started += 1
+        finally:
+            os.close(fd)
+        pod_rec["containers"] = [r.to_json() for r in running.values()]
+    return started
+
+
+def _stop_containers(lab: str, old: dict, names: list[str], existing: dict[str, Mark]) -> None:
+    """Stop the containers of the namespaces in `names`: recorded ones, and any the kernel shows."""
+    if not names:
+        return
+    subjects = {existing[n].subject for n in names if n in existing}
+    records = procs.records_of([pod for pod in old.get("pods", [])
+                                if f"{pod.get('namespace')}/{pod.get('name')}" in subjects])
+    inodes = {ino for ino in (netns.inode(n) for n in names) if ino}
+    records += procs.find_lab_processes(lab, inodes)
+    procs.stop(records, lab)
+
+
+def _rollback(kernel: Kernel, lab: str, record: dict) -> None:
+    existing = owned(kernel, lab)
+    _stop_containers(lab, record, list(existing), existing)
+    kernel.close()
+    for ns_name in reversed(list(existing)):
+        netns.unpublish(ns_name)
+    _remove_placeholders(lab, record)
+    state.remove(lab)
+
+
+def _remove_placeholders(lab: str, record: dict) -> None:
+    """A crash between creating /run/netns/NAME and mounting on it leaves a file; netlab's
+    carry its stamp (the namespace's mark). Files without it are someone else's: left alone."""
+    for name in record.get("pending", []):
+        stamp = netns.placeholder_of(name)
+        mark = Mark.parse(stamp.strip()) if stamp else None
+        if mark is not None and mark.lab == lab:
+            os.unlink(netns.path(name))
+
+
+def _record(lab: LabFile, the_plan: Plan, old: dict, done: set[str], status: str) -> dict:
+    """The state record: what the lab is, and which namespaces are built as planned."""
+    alloc = the_plan.alloc
+    old_pods = {f"{p['namespace']}/{p['name']}": p for p in old.get("pods", [])}
+    nodes = [{
+        "name": n.name, "netns": names.node_netns(lab.lab.name, n.name), "podCIDR": str(n.pod_cidr),
+        "underlayIP": str(n.underlay_ip), "rack": n.rack.name,
+        "subnetEnv": plan.subnet_env(lab, n, the_plan.mtu)} for n in alloc.nodes.values()]
+    pods = []
+    for pod in lab.pods:
+        ns_name = names.pod_netns(lab.lab.name, pod)
+        previous = old_pods.get(pod.key, {})
+        pods.append({
+            "name": pod.name, "namespace": pod.namespace, "node": pod.node, "ip": str(alloc.pod_ips[pod.key]),
+            "netns": ns_name, "labels": dict(pod.labels),
+            "ports": [{"port": p.container_port, "protocol": p.protocol.value, "name": p.name}
+                      for c in pod.containers for p in c.ports],
+            "containers": previous.get("containers", []) if ns_name in done else []})
+    return {
+        "name": lab.lab.name, "backend": lab.lab.backend.value, "source": os.path.abspath(lab.source)
+        if not lab.source.startswith("<") else lab.source,
+        "status": status, "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "mtu": the_plan.mtu,
+        "networking": {"podSubnet": str(lab.networking.pod_subnet),
+                       "serviceSubnet": str(lab.networking.service_subnet),
+                       "dnsDomain": lab.networking.dns_domain},
+        "underlay": {"subnet": str(lab.lab.underlay_subnet), "mtu": lab.lab.underlay_mtu,
+                     "netns": names.vpc_netns(lab.lab.name)},
+        "namespaces": {ns.name: {"role": ns.role.value, "subject": ns.subject, "fingerprint": ns.fingerprint}
+                       for ns in the_plan.namespaces if ns.name in done},
+        "nodes": nodes, "pods": pods,
+        # the rules in the node namespaces outlive a failed run: keep knowing they are there
+        "policies": old.get("policies", []), "policyDigest": old.get("policyDigest"),
+    }
+
+
+@dataclass
+class DownResult:
+    lab: str
+    removed: int
+    stopped: int
+    left_alone: list[str]
+    timings: Timings = field(default_factory=Timings)
+
+
+def down(lab_name: str, progress=None) -> DownResult:
+    """Remove every namespace and container of lab `lab_name` that the kernel proves is netlab's.
+
+    progress(total) is called once with the number of namespaces found, then progress() per removal.
+    """
+    timings = Timings()
+    require_privileges("down")
+    limits.raise_open_files()
+    with state.locked(lab_name), Kernel() as kernel:
+        record = state.load(lab_name) or {}
+        existing = owned(kernel, lab_name)
+        lookalikes = [n for n in netns.listed() if n.startswith(f"{lab_name}.") and n not in existing]
+        timings.mark("inventory")
+        records = procs.records_of(record.get("pods", []))
+        inodes = {ino for ino in (netns.inode(n) for n in existing) if ino}
+        records += procs.find_lab_processes(lab_name, inodes)
+        live = [r for r in records if procs.alive(r) and procs.carries_marker(r.pid, lab_name)]
+        procs.stop(records, lab_name)
+        kernel.close()
+        timings.mark("stop containers")
+        if progress:
+            progress(len(existing))
+        for ns_name in reversed(list(existing)):
+            netns.unpublish(ns_name)
+            if progress:
+                progress()
+        _remove_placeholders(lab_name, record)
+        timings.mark("remove namespaces")
+        lookalikes = [n for n in lookalikes if os.path.exists(netns.path(n))]
+        state.remove(lab_name)
+        timings.mark("remove state")
+    return DownResult(lab_name, len(existing), len({r.pid for r in live}), lookalikes, timings)
+
+
+def all_lab_names() -> list[str]:
+    """Labs known from state files or from marked namespaces (state may be gone)."""
+    names = set(state.labs())
+    if os.geteuid() == 0 and os.path.isdir(netns.NETNS_DIR):
+        with Kernel() as kernel:
+            names.update(mark.lab for mark in owned(kernel, None).values())
+    return sorted(names)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr)

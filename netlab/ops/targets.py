@@ -1,0 +1,72 @@
+"""Names users type (pod, namespace/pod, node, IP) resolved against the labs that are up."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, ip_address
+
+from . import state
+from ..errors import InputError, NetlabError
+
+
+@dataclass(frozen=True)
+class Target:
+    lab: str
+    kind: str        # "pod" or "node"
+    name: str        # namespace/name for pods, node name for nodes
+    netns: str
+    ip: IPv4Address
+    record: dict
+
+
+def load_lab(name: str | None) -> dict:
+    """The state record of lab `name`, or of the only lab that is up."""
+    if name:
+        record = state.load(name)
+        if record is None:
+            raise NetlabError(f"no lab named {name!r} is up (see `netlab status`)")
+        return record
+    names = state.labs()
+    if not names:
+        raise NetlabError("no lab is up: start one with `netlab up [FILE]`")
+    if len(names) > 1:
+        raise InputError(f"several labs are up ({', '.join(names)}): pick one with --name")
+    return state.load(names[0]) or {}
+
+
+def resolve(text: str, lab: str | None, *, allow_ip: bool = False) -> Target:
+    """A pod as `name` (when unique) or `namespace/name`, a node by name, or (allow_ip) an IP."""
+    records = [state.load(lab)] if lab else [state.load(n) for n in state.labs()]
+    records = [r for r in records if r]
+    if lab and not records:
+        raise NetlabError(f"no lab named {lab!r} is up (see `netlab status`)")
+    if not records:
+        raise NetlabError("no lab is up: start one with `netlab up [FILE]`")
+    found: list[Target] = []
+    for rec in records:
+        for pod in rec.get("pods", []):
+            key = f"{pod['namespace']}/{pod['name']}"
+            if text in (key, pod["name"]):
+                found.append(Target(rec["name"], "pod", key, pod["netns"], ip_address(pod["ip"]), rec))
+        for node in rec.get("nodes", []):
+            if text == node["name"]:
+                found.append(Target(rec["name"], "node", node["name"], node["netns"],
+                                    ip_address(node["underlayIP"]), rec))
+    if allow_ip and not found:
+        try:
+            addr = ip_address(text)
+        except ValueError:
+            addr = None
+        if addr is not None:
+            rec = records[0] if len(records) == 1 else None
+            if rec is None:
+                raise InputError(f"{text} is an address, but several labs are up: pick one with --name")
+            return Target(rec["name"], "ip", text, "", addr, rec)  # type: ignore[arg-type]
+    if not found:
+        known = sorted({f"{p['namespace']}/{p['name']}" for r in records for p in r.get("pods", [])}
+                       | {n["name"] for r in records for n in r.get("nodes", [])})
+        raise InputError(f"no pod or node named {text!r}; known: {', '.join(known[:20])}"
+                         + (" ..." if len(known) > 20 else ""))
+    if len(found) > 1:
+        options = ", ".join(f"{t.name} (lab {t.lab})" for t in found)
+        raise InputError(f"{text!r} is ambiguous: {options}; write namespace/name or use --name")
+    return found[0]

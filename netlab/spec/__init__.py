@@ -1,0 +1,1 @@
+"""Lab file -> LabFile: every document and every cross-document rule checked, problems collected."""

@@ -1,0 +1,130 @@
+"""Namespace and Pod documents → model objects, each problem with its field path."""
+from __future__ import annotations
+
+import json
+from ipaddress import IPv4Address
+
+from ..model.checks import IANA_SVC_NAME, MISSING, DocChecker
+from ..model.lab import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Container, ContainerPort, Namespace, Pod,
+                         Protocol, frozen_map)
+from ..model.yamlsrc import join
+
+POD_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
+POD_SPEC_KEYS = ("nodeName", "containers", "restartPolicy", "terminationGracePeriodSeconds")
+CONTAINER_KEYS = ("name", "command", "args", "ports", "env", "image", "imagePullPolicy", "resources")
+
+
+def load_namespace(raw: dict, check: DocChecker) -> Namespace | None:
+    check.known_keys(raw, "", ("apiVersion", "kind", "metadata", "spec", "status"))
+    meta = check.mapping(raw.get("metadata", MISSING), "metadata", required=True)
+    check.known_keys(meta, "metadata", ("name", "labels", "annotations"))
+    name = check.dns_label(meta.get("name", MISSING), "metadata.name", "namespace name")
+    labels = check.labels(meta.get("labels", MISSING), "metadata.labels")
+    if name is None:
+        return None
+    labels[NAMESPACE_NAME_LABEL] = name
+    return Namespace(name, frozen_map(labels))
+
+
+def load_pod(raw: dict, check: DocChecker) -> Pod | None:
+    check.known_keys(raw, "", POD_KEYS)
+    meta = check.mapping(raw.get("metadata", MISSING), "metadata", required=True)
+    check.known_keys(meta, "metadata", ("name", "namespace", "labels", "annotations"))
+    name = check.dns_label(meta.get("name", MISSING), "metadata.name", "pod name")
+    namespace = check.dns_label(meta.get("namespace", MISSING), "metadata.namespace", "namespace",
+                                required=False) or "default"
+    check.label = f"Pod({namespace}/{name})" if name else "Pod"
+    labels = check.labels(meta.get("labels", MISSING), "metadata.labels")
+    annotations = check.mapping(meta.get("annotations", MISSING), "metadata.annotations")
+    pinned = _pinned_ip(annotations, check)
+    spec = check.mapping(raw.get("spec", MISSING), "spec", required=True)
+    check.known_keys(spec, "spec", POD_SPEC_KEYS)
+    node = check.dns_label(spec.get("nodeName", MISSING), "spec.nodeName", "node name", required=False)
+    containers: list[Container] = []
+    seen: set[str] = set()
+    ports_seen: dict[tuple[int, str], str] = {}
+    for i, item in enumerate(check.sequence(spec.get("containers", MISSING), "spec.containers")):
+        container = _load_container(item, f"spec.containers[{i}]", check, ports_seen)
+        if container is None:
+            continue
+        if container.name in seen:
+            check.error(f"spec.containers[{i}].name", f"duplicate container name {container.name!r}",
+                        "container names must be unique within a pod")
+            continue
+        seen.add(container.name)
+        containers.append(container)
+    if name is None:
+        return None
+    return Pod(name, namespace, node or "", frozen_map(labels), tuple(containers), pinned)
+
+
+def _pinned_ip(annotations: dict, check: DocChecker) -> IPv4Address | None:
+    if CALICO_IP_ANNOTATION not in annotations:
+        return None
+    path = join("metadata.annotations", CALICO_IP_ANNOTATION)
+    value = annotations[CALICO_IP_ANNOTATION]
+    try:
+        listed = json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError:
+        listed = None
+    if not isinstance(listed, list) or len(listed) != 1:
+        check.error(path, f"expected a JSON list with one address, got {value!r}",
+                    """write it as '["172.16.0.10"]'""")
+        return None
+    return check.address(listed[0], path, "pinned pod IP")
+
+
+def _load_container(item: object, path: str, check: DocChecker,
+                    ports_seen: dict[tuple[int, str], str]) -> Container | None:
+    raw = check.mapping(item, path, required=True)
+    check.known_keys(raw, path, CONTAINER_KEYS)
+    name = check.dns_label(raw.get("name", MISSING), f"{path}.name", "container name")
+    argv: list[str] = []
+    for key in ("command", "args"):
+        for j, word in enumerate(check.sequence(raw.get(key, MISSING), f"{path}.{key}")):
+            text = check.string(word, f"{path}.{key}[{j}]", required=True)
+            if text is not None:
+                argv.append(text)
+    if "args" in raw and "command" not in raw:
+        check.error(f"{path}.args", "args without command", "netlab has no images: give the command too")
+    ports: list[ContainerPort] = []
+    for j, entry in enumerate(check.sequence(raw.get("ports", MISSING), f"{path}.ports")):
+        port = _load_port(entry, f"{path}.ports[{j}]", check)
+        if port is None:
+            continue
+        where = f"{path}.ports[{j}]"
+        clash = ports_seen.get((port.container_port, port.protocol.value))
+        if clash:
+            check.error(f"{where}.containerPort", f"port {port.container_port}/{port.protocol.value} is "
+                        f"already declared at {clash}", "containers of a pod share one network namespace")
+            continue
+        ports_seen[(port.container_port, port.protocol.value)] = where
+        ports.append(port)
+    if not argv and not ports and name is not None:
+        check.error(path, f"container {name!r} has neither command nor ports",
+                    "give a command to run, or ports for netlab's built-in responder")
+    if name is None:
+        return None
+    return Container(name, tuple(argv), tuple(ports))
+
+
+def _load_port(entry: object, path: str, check: DocChecker) -> ContainerPort | None:
+    raw = check.mapping(entry, path, required=True)
+    check.known_keys(raw, path, ("containerPort", "protocol", "name", "hostPort", "hostIP"))
+    number = check.integer(raw.get("containerPort", MISSING), f"{path}.containerPort", 1, 65535)
+    if "containerPort" not in raw:
+        check.error(f"{path}.containerPort", "is required", "e.g. containerPort: 80")
+    proto_text = check.string(raw.get("protocol", MISSING), f"{path}.protocol") or "TCP"
+    try:
+        protocol = Protocol(proto_text)
+    except ValueError:
+        check.error(f"{path}.protocol", f"unknown protocol {proto_text!r}", "use TCP, UDP or SCTP")
+        return None
+    name = check.string(raw.get("name", MISSING), f"{path}.name")
+    if name is not None and (len(name) > 15 or not IANA_SVC_NAME.match(name) or name.isdigit()):
+        check.error(f"{path}.name", f"port name {name!r} is not an IANA service name",
+                    "at most 15 lower-case letters, digits and '-', with at least one letter")
+        name = None
+    if number is None:
+        return None
+    return ContainerPort(number, protocol, name)

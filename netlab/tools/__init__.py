@@ -1,0 +1,1 @@
+"""Tools on a running lab: status tables, reachability probe, traffic, the datapath bench."""
