@@ -1,0 +1,61 @@
+"""`netlab graph`, `netlab capture`: seeing a running lab — its picture, and its packets."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import click
+
+from ..errors import InputError, NetlabError
+from ..kernel.privileges import require_privileges
+from ..ops import targets
+
+FORMATS = ("svg", "png", "dot", "mermaid", "json")
+
+
+def need_tool(tool: str, package: str, why: str) -> str:
+    """The path of `tool`, or exit 1 naming the Debian package, before anything is done."""
+    found = shutil.which(tool)
+    if found is None:
+        raise NetlabError(f"{why} needs `{tool}`, which is not installed: "
+                          f"apt-get install --no-install-recommends {package} (setup.sh installs it)")
+    return found
+
+
+@click.command()
+@click.option("--name", "lab_name", help="The lab, when several are up.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS),
+              help="Default: from -o's suffix, else svg.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here (default: stdout).")
+def graph(lab_name, fmt, output):
+    """The lab as a picture: VPC, nodes and their interfaces, pods by node and namespace, policies."""
+    if fmt is None:
+        suffix = output.rsplit(".", 1)[-1].lower() if output and "." in output else ""
+        fmt = {"gv": "dot", "mmd": "mermaid"}.get(suffix, suffix if suffix in FORMATS else "svg")
+    dot = need_tool("dot", "graphviz", f"--format {fmt}") if fmt in ("svg", "png") else None
+    require_privileges("graph")
+    record = targets.load_lab(lab_name)
+    from ..tools import drawing, topology   # lazily: pyroute2 only for this command
+    topo = topology.of_lab(record)
+    if fmt == "json":
+        data = (json.dumps(topo.to_json(), indent=2) + "\n").encode()
+    elif fmt == "mermaid":
+        data = drawing.to_mermaid(topo).encode()
+    else:
+        data = drawing.to_dot(topo).encode()
+        if dot is not None:
+            proc = subprocess.run([dot, f"-T{fmt}"], input=data, capture_output=True)
+            if proc.returncode != 0:
+                raise NetlabError(f"dot -T{fmt} failed: {proc.stderr.decode(errors='replace').strip()}")
+            data = proc.stdout
+    if output:
+        try:
+            with open(output, "wb") as f:
+                f.write(data)
+        except OSError as err:
+            raise InputError(f"-o {output}: {err.strerror}") from None
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
