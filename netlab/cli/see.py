@@ -59,3 +59,46 @@ def graph(lab_name, fmt, output):
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("-w", "write", metavar="FILE|-", help="Write packets (pcap; pcapng with several targets); - is stdout.")
+@click.option("-c", "count", type=click.IntRange(min=1), help="Stop after N packets (in all).")
+@click.option("--name", "lab_name", help="The lab, when several are up.")
+def capture(args, write, count, lab_name):
+    """tcpdump inside lab namespaces: TARGET[,TARGET...] [IFACE] [FILTER...]
+
+    TARGET is a pod, a node or vpc (the underlay), optionally TARGET:IFACE; the interface
+    defaults to eth0 (vpc: any). Several targets give one pcapng with an interface per
+    target, named TARGET:IFACE.  netlab capture web,db,vpc -w - icmp | wireshark -k -i -
+    """
+    tool = need_tool("tcpdump", "tcpdump", "netlab capture")
+    require_privileges("capture")
+    from ..tools import capture as cap   # lazily: only this command starts tcpdump
+    points, expression = cap.parse_arguments(list(args), lab_name)
+    binary = write is not None
+    if binary and write == "-" and sys.stdout.isatty():
+        raise InputError("-w - writes binary pcap: pipe it (| wireshark -k -i -) or give -w FILE")
+    out = sys.stdout.buffer
+    if binary and write != "-":
+        try:
+            out = open(write, "wb")
+        except OSError as err:
+            raise InputError(f"-w {write}: {err.strerror}") from None
+    try:
+        running = cap.start(tool, points, binary, count, expression)
+        click.echo("netlab: capturing on " + ", ".join(f"{p.label} ({p.netns})" for p in points)
+                   + (f" until {count} packets" if count else "") + "; Ctrl-C stops", err=True)
+        try:
+            cap.relay(running, out, binary, count, in_order=out is not sys.stdout.buffer)
+        except KeyboardInterrupt:
+            cap.stop(running)
+        for one in running:
+            said = [line for line in one.err.decode(errors="replace").splitlines()
+                    if line and not any(k in line for k in ("listening on", "verbose output", "data link type"))]
+            counted = f"{one.packets} packets written; " if len(running) > 1 else ""
+            click.echo(f"netlab: {one.point.label}: {counted}tcpdump: {'; '.join(said)}", err=True)
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()

@@ -5,13 +5,18 @@ import json
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from netlab.kernel import netns, procs
 from netlab.ops import state
-from tests.support.kernel import ip, netlab
-from tests.support.labs import lab_name
+from tests.support.kernel import ip, netlab, pings
+from tests.support.labs import lab_name, lab_yaml, pod_yaml
 from tests.support.pictures import check_mermaid, dot_to_svg, svg_texts
 
 pytestmark = pytest.mark.root
@@ -110,3 +115,119 @@ def netlab_with_path(path: str, *args: str):
         return netlab(*args)
     finally:
         os.environ["PATH"] = old
+
+
+# -- capture -----------------------------------------------------------------------------
+needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark (Debian tshark) is not installed")
+
+
+class Capture:
+    """`netlab capture ...` running in the background, returned once tcpdump is listening."""
+
+    def __init__(self, *args: str):
+        self.proc = subprocess.Popen([sys.executable, "-m", "netlab", "capture", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.said = b""
+        while b"capturing on" not in self.said:
+            line = self.proc.stderr.readline()
+            if not line:
+                raise AssertionError(f"netlab capture exited {self.proc.wait()}: {self.said.decode()}")
+            self.said += line
+
+    def finish(self, timeout: float = 30) -> tuple[int, bytes, str]:
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out, (self.said + err).decode()
+
+
+def tshark(path: Path, *fields: str, decode: tuple[str, ...] = ()) -> list[list[str]]:
+    argv = ["tshark", "-r", str(path), *sum((["-d", d] for d in decode), []), "-T", "fields"]
+    for f in fields:
+        argv += ["-e", f]
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return [line.split("\t") for line in proc.stdout.splitlines()]
+
+
+def pod(name: str, pod_name: str) -> dict:
+    return next(p for p in state.load(name)["pods"] if p["name"] == pod_name)
+
+
+@needs_tshark
+def test_capture_in_one_pod_writes_the_ping_as_pcap(demo, tmp_path):
+    out = tmp_path / "web.pcap"
+    cap = Capture("--name", demo, "web", "-c", "2", "-w", str(out), "icmp")
+    assert pings(pod(demo, "web")["netns"], pod(demo, "db")["ip"])
+    code, _, said = cap.finish()
+    assert code == 0, said
+    assert out.read_bytes()[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4")   # pcap, as tcpdump wrote it
+    web, db = pod(demo, "web")["ip"], pod(demo, "db")["ip"]
+    assert tshark(out, "ip.src", "ip.dst", "icmp.type") == [[web, db, "8"], [db, web, "0"]]
+
+
+@needs_tshark
+def test_capture_on_both_ends_and_the_underlay_is_one_pcapng_with_named_interfaces(demo, tmp_path):
+    out = tmp_path / "flow.pcapng"
+    # one ping: request and reply in each pod, and in the VPC each VXLAN packet on two bridge ports
+    cap = Capture("--name", demo, "web,db", "vpc", "-c", "8", "-w", str(out), "icmp or udp port 8472")
+    assert pings(pod(demo, "web")["netns"], pod(demo, "db")["ip"])
+    code, _, said = cap.finish()
+    assert code == 0, said
+    rows = tshark(out, "frame.interface_name", "frame.interface_description", "ip.src", "ip.dst", "udp.dstport",
+                  "vxlan.vni", "icmp.type", decode=("udp.port==8472,vxlan",))
+    by_iface: dict[str, list[list[str]]] = {}
+    for row in rows:
+        by_iface.setdefault(row[0], []).append(row)
+    assert set(by_iface) == {"default/web:eth0", "default/db:eth0", "vpc:any"}
+    assert {r[1] for r in by_iface["default/web:eth0"]} == {f"netns {demo}.default.web"}
+    web, db = pod(demo, "web")["ip"], pod(demo, "db")["ip"]
+    for end in ("default/web:eth0", "default/db:eth0"):
+        assert sorted((r[2], r[3], r[6]) for r in by_iface[end]) == sorted([(web, db, "8"), (db, web, "0")])
+    underlay = {n["name"]: n["underlayIP"] for n in state.load(demo)["nodes"]}
+    outer = sorted((r[2].split(",")[0], r[3].split(",")[0], r[4], r[5]) for r in by_iface["vpc:any"])
+    there = (underlay["node-1"], underlay["node-2"], "8472", "1")
+    back = (underlay["node-2"], underlay["node-1"], "8472", "1")
+    assert outer == sorted([there, there, back, back])
+    stamps = [float(r[0]) for r in tshark(out, "frame.time_epoch")]
+    assert stamps == sorted(stamps)   # merged in time order, as mergecap would
+
+
+def test_capture_names_a_wrong_interface_or_filter_and_a_missing_tcpdump(demo, tmp_path):
+    proc = netlab("capture", "--name", demo, "web:flannel.1", "-c", "1")
+    assert proc.returncode == 2 and "default/web has no interface 'flannel.1'" in proc.stderr
+    assert "eth0" in proc.stderr
+    proc = netlab("capture", "--name", demo, "web", "-c", "1", "-w", str(tmp_path / "x"), "icmp", "and", "(")
+    assert proc.returncode == 2 and "FILTER" in proc.stderr and "Traceback" not in proc.stderr
+    proc = netlab_with_path(str(tmp_path), "capture", "--name", demo, "web", "-c", "1")
+    assert proc.returncode == 1 and "apt-get install --no-install-recommends tcpdump" in proc.stderr
+
+
+def tcpdumps_of(lab: str) -> list[int]:
+    return [int(e) for e in os.listdir("/proc") if e.isdigit() and procs.carries_marker(int(e), lab)
+            and procs.start_time(int(e)) is not None and open(f"/proc/{e}/comm").read().strip() == "tcpdump"]
+
+
+def wait_for(predicate, what: str, limit: float = 20.0) -> None:
+    """Wait for an event (not a timing claim): fail only if it never comes."""
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(0.05)
+
+
+def test_capture_processes_are_owned_die_with_netlab_and_down_stops_them(make_lab):
+    name = lab_name("cap")
+    make_lab(lab_yaml(name, nodes=1, pods=pod_yaml("a", "node-1")))
+    cap = Capture("--name", name, "a", "node-1")
+    (pid, other) = sorted(tcpdumps_of(name))   # found by the lab's marker, as containers are
+    inodes = {netns.inode(f"{name}.default.a"), netns.inode(f"{name}.node-1")}
+    assert {os.stat(f"/proc/{p}/ns/net").st_ino for p in (pid, other)} == inodes
+    cap.proc.send_signal(signal.SIGKILL)      # netlab dies: its tcpdumps go with it
+    cap.proc.wait()
+    wait_for(lambda: not tcpdumps_of(name), "tcpdump exits after netlab was killed")
+    cap = Capture("--name", name, "a")
+    assert len(tcpdumps_of(name)) == 1
+    result = netlab("down", "--name", name, check=True)
+    assert "stopped 2 processes" in result.stderr + result.stdout   # the container and the capture
+    code, _, said = cap.finish()
+    assert not tcpdumps_of(name) and code == 0, said
