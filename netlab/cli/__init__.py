@@ -23,7 +23,7 @@ COMMANDS = {
     "probe": "probe:probe",
     "apply": "policy:apply", "policy": "policy:policy",
     "bench": "bench:bench",
-    "graph": "see:graph", "capture": "see:capture",
+    "graph": "see:graph", "capture": "see:capture", "trace": "see:trace",
 }
 
 

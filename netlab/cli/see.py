@@ -102,3 +102,33 @@ def capture(args, write, count, lab_name):
     finally:
         if out is not sys.stdout.buffer:
             out.close()
+
+
+@click.command()
+@click.argument("src")
+@click.argument("dst")
+@click.option("--port", type=click.IntRange(1, 65535), help="Destination port (TCP/UDP).")
+@click.option("--protocol", type=click.Choice(["tcp", "udp", "icmp"], case_sensitive=False),
+              help="Default: tcp with --port, else icmp.")
+@click.option("--json", "as_json", is_flag=True, help="Data for scripts.")
+@click.option("--name", "lab_name", help="The lab, when several are up.")
+def trace(src, dst, port, protocol, as_json, lab_name):
+    """The path of one packet from SRC to DST, hop by hop: predicted from the kernel, observed on the wire."""
+    protocol = (protocol or ("tcp" if port else "icmp")).upper()
+    if protocol != "ICMP" and port is None:
+        raise InputError(f"--protocol {protocol.lower()} needs --port")
+    if protocol == "ICMP" and port is not None:
+        raise InputError("--port goes with --protocol tcp or udp, not icmp")
+    tool = need_tool("tcpdump", "tcpdump", "netlab trace")
+    require_privileges("trace")
+    s = targets.resolve(src, lab_name)
+    d = targets.resolve(dst, lab_name or s.lab, allow_ip=True)
+    from ..tools import tracing   # lazily: pyroute2 and the policy engine only for this command
+    result = tracing.run(tool, s, d, protocol, port)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    click.echo(result.text())
+    if result.disagreements:
+        ctx = click.get_current_context()
+        ctx.exit(1)

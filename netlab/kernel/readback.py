@@ -45,7 +45,23 @@ class RouteView:
 class FdbView:
     dev: str
     mac: str
-    dst: str                      # the remote VTEP's underlay address
+    dst: str | None               # a VXLAN entry's remote VTEP (underlay address); None on a bridge port
+
+
+@dataclass(frozen=True)
+class NeighView:
+    dev: str
+    ip: str
+    mac: str | None
+
+
+@dataclass(frozen=True)
+class RouteGet:
+    """The kernel's answer to `ip route get` (RTM_GETROUTE) for one flow."""
+    local: bool                   # RTN_LOCAL: the address is this namespace's own
+    dev: str | None
+    gateway: str | None
+    prefsrc: str | None
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,7 @@ class NetnsView:
     links: tuple[LinkView, ...]
     routes: tuple[RouteView, ...]
     fdb: tuple[FdbView, ...] = field(default=())
+    neighbours: tuple[NeighView, ...] = field(default=())
 
     def link(self, name: str) -> LinkView | None:
         return next((link for link in self.links if link.name == name), None)
@@ -64,6 +81,25 @@ class NetnsView:
 
 def read(name: str) -> NetnsView:
     """Read namespace `name` (FileNotFoundError when it is gone)."""
+    return _inside(name, lambda ipr: _read(ipr, name))
+
+
+def route_get(name: str, dst: str, src: str | None = None, iif: str | None = None) -> RouteGet:
+    """RTM_GETROUTE in namespace `name`, as `ip route get DST [from SRC iif DEV]` asks it."""
+    def ask(ipr: IPRoute) -> RouteGet:
+        query: dict = {"dst": dst}
+        if src:
+            query["src"] = src
+        if iif:
+            query["iif"] = ipr.link_lookup(ifname=iif)[0]
+        (msg,) = ipr.route("get", **query)
+        oif = msg.get_attr("RTA_OIF")
+        dev = ipr.get_links(oif)[0].get_attr("IFLA_IFNAME") if oif else None
+        return RouteGet(msg["type"] == 2, dev, msg.get_attr("RTA_GATEWAY"), msg.get_attr("RTA_PREFSRC"))
+    return _inside(name, ask)
+
+
+def _inside(name: str, work):
     fd = netns.open_ns(name)
     switch = netns.Switcher()
     try:
@@ -71,7 +107,7 @@ def read(name: str) -> NetnsView:
             sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
         ipr = IPRoute(use_socket=sock)
         try:
-            return _read(ipr, name)
+            return work(ipr)
         finally:
             ipr.close()
     finally:
@@ -111,10 +147,8 @@ def _read(ipr: IPRoute, name: str) -> NetnsView:
         routes.append(RouteView(dst=f"{dst}/{msg['dst_len']}" if dst else "default",
                                 gateway=msg.get_attr("RTA_GATEWAY"), dev=names.get(oif) if oif else None,
                                 onlink=bool(msg["flags"] & 4)))
-    fdb = []
-    vxlan_indexes = {link.index for link in links if link.kind == "vxlan"}
-    if vxlan_indexes:
-        for msg in ipr.get_neighbours(family=AF_BRIDGE):
-            if msg["ifindex"] in vxlan_indexes and msg.get_attr("NDA_DST"):
-                fdb.append(FdbView(names[msg["ifindex"]], msg.get_attr("NDA_LLADDR"), msg.get_attr("NDA_DST")))
-    return NetnsView(name, tuple(links), tuple(routes), tuple(fdb))
+    fdb = [FdbView(names[msg["ifindex"]], msg.get_attr("NDA_LLADDR"), msg.get_attr("NDA_DST"))
+           for msg in ipr.get_neighbours(family=AF_BRIDGE) if msg["ifindex"] in names]
+    neighbours = [NeighView(names[msg["ifindex"]], msg.get_attr("NDA_DST"), msg.get_attr("NDA_LLADDR"))
+                  for msg in ipr.get_neighbours(family=socket.AF_INET) if msg["ifindex"] in names]
+    return NetnsView(name, tuple(links), tuple(routes), tuple(fdb), tuple(neighbours))

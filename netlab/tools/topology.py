@@ -170,9 +170,10 @@ def _between_nodes(record: dict, node: dict, view: NetnsView, underlay_ips: dict
     """How this node reaches the others' pods: its routes to their podCIDRs, with the VXLAN
     fdb entry (outer destination) when the route leaves through a VXLAN device."""
     cidrs = {ip_network(n["podCIDR"]): n for n in record.get("nodes", []) if n["name"] != node["name"]}
-    fdb_dst = {entry.dev: [] for entry in view.fdb}
+    fdb_dst: dict[str, list[str]] = {}
     for entry in view.fdb:
-        fdb_dst[entry.dev].append(entry.dst)
+        if entry.dst:
+            fdb_dst.setdefault(entry.dev, []).append(entry.dst)
     edges = []
     for route in view.routes:
         if route.dst == "default":

@@ -231,3 +231,100 @@ def test_capture_processes_are_owned_die_with_netlab_and_down_stops_them(make_la
     assert "stopped 2 processes" in result.stderr + result.stdout   # the container and the capture
     code, _, said = cap.finish()
     assert not tcpdumps_of(name) and code == 0, said
+
+
+# -- trace -------------------------------------------------------------------------------
+def trace(name: str, *args: str) -> dict:
+    proc = netlab("trace", "--name", name, *args, "--json")
+    data = json.loads(proc.stdout)
+    assert set(data) == {"from", "to", "protocol", "port", "verdict", "hops"}
+    assert all(set(h) == {"netns", "in", "out", "action", "detail", "observed"} for h in data["hops"])
+    return data
+
+
+def host_veth(name: str, node: str, pod_name: str) -> str:
+    """The node-side veth of a pod, as iproute2 shows it: the peer of the pod's eth0."""
+    (eth0,) = ip(pod(name, pod_name)["netns"], "link", "show", "eth0")
+    (veth,) = [link for link in ip(f"{name}.{node}", "link", "show", "type", "veth")
+               if link["ifindex"] == eth0["link_index"]]
+    return veth["ifname"]
+
+
+def path(data: dict) -> list[tuple]:
+    return [(h["netns"], h["in"], h["out"], h["action"]) for h in data["hops"]]
+
+
+def test_trace_web_db_crosses_vxlan_and_every_hop_is_seen(demo):
+    data = trace(demo, "web", "db")
+    n1, n2 = f"{demo}.node-1", f"{demo}.node-2"
+    assert path(data) == [
+        (f"{demo}.default.web", None, "eth0", "route"),
+        (n1, host_veth(demo, "node-1", "web"), "cni0", "bridge"),
+        (n1, "cni0", "flannel.1", "route"),
+        (n1, "flannel.1", "eth0", "encap"),
+        (f"{demo}.vpc", "node-1", "node-2", "bridge"),
+        (n2, "eth0", "flannel.1", "decap"),
+        (n2, "flannel.1", "cni0", "route"),
+        (n2, "cni0", host_veth(demo, "node-2", "db"), "bridge"),
+        (f"{demo}.default.db", "eth0", None, "deliver")]
+    assert "VXLAN VNI 1 10.250.0.10 > 10.250.0.11 udp/8472" in data["hops"][3]["detail"]
+    assert data["hops"][2]["detail"].startswith("172.16.1.2 via 172.16.1.0 dev flannel.1")
+    assert [h["observed"] for h in data["hops"]] == [True] * 9
+    assert (data["from"], data["to"], data["protocol"], data["port"], data["verdict"]) == \
+        ("default/web", "default/db", "ICMP", None, "delivered")
+
+
+def test_trace_same_node_is_bridged_on_cni0(demo):
+    data = trace(demo, "web", "cache", "--port", "6379")
+    assert path(data) == [(f"{demo}.default.web", None, "eth0", "route"),
+                          (f"{demo}.node-1", host_veth(demo, "node-1", "web"), host_veth(demo, "node-1", "cache"),
+                           "bridge"),
+                          (f"{demo}.default.cache", "eth0", None, "deliver")]
+    assert all(h["observed"] for h in data["hops"]) and data["verdict"] == "delivered"
+    assert data["protocol"] == "TCP" and data["port"] == 6379
+
+
+def test_trace_a_policy_drop_names_the_policy_as_policy_explain_does(demo):
+    data = trace(demo, "cache", "db", "--port", "5432")
+    last = data["hops"][-1]
+    assert (last["netns"], last["in"], last["action"], data["verdict"]) == \
+        (f"{demo}.node-2", "flannel.1", "drop", "dropped")
+    explained = netlab("policy", "explain", "--name", demo, "cache", "db", "5432/tcp", check=True).stdout
+    assert "denied" in explained.splitlines()[0]
+    reasons = [line.strip()[2:] for line in explained.splitlines()[1:] if "ingress" in line]
+    assert reasons and all(r in last["detail"] for r in reasons)
+    assert "default/db-from-web" in last["detail"]
+    assert all(h["observed"] for h in data["hops"])   # seen up to where it was dropped
+
+
+def topology_lab(stem: str) -> str:
+    text = (Path(__file__).parents[2] / "topologies" / f"{stem}.yaml").read_text()
+    return re.sub(r"(kind: Lab\nmetadata:\n  name: )\S+", lambda m: m.group(1) + lab_name(stem[:6]), text)
+
+
+def test_trace_host_gw_routes_via_the_other_nodes_underlay_ip(make_lab):
+    labfile, _, _ = make_lab(topology_lab("flannel-host-gw"))
+    name = labfile.lab.name
+    data = trace(name, "web", "db")
+    n1, n2 = f"{name}.node-1", f"{name}.node-2"
+    assert path(data) == [(f"{name}.default.web", None, "eth0", "route"),
+                          (n1, host_veth(name, "node-1", "web"), "cni0", "bridge"),
+                          (n1, "cni0", "eth0", "route"),
+                          (f"{name}.vpc", "node-1", "node-2", "bridge"),
+                          (n2, "eth0", "cni0", "route"),
+                          (n2, "cni0", host_veth(name, "node-2", "db"), "bridge"),
+                          (f"{name}.default.db", "eth0", None, "deliver")]
+    assert data["hops"][2]["detail"] == "172.16.1.2 via 10.250.0.11 dev eth0"
+    assert all(h["observed"] for h in data["hops"]) and data["verdict"] == "delivered"
+
+
+def test_trace_macvlan_leaves_by_the_parent_and_arrives_at_the_child(make_lab):
+    labfile, _, _ = make_lab(topology_lab("macvlan"))
+    name = labfile.lab.name
+    data = trace(name, "a1", "b1")
+    assert path(data) == [(f"{name}.default.a1", None, "eth0", "route"),
+                          (f"{name}.node-1", None, "eth0", "macvlan"),
+                          (f"{name}.vpc", "node-1", "node-2", "bridge"),
+                          (f"{name}.node-2", "eth0", None, "macvlan"),
+                          (f"{name}.default.b1", "eth0", None, "deliver")]
+    assert all(h["observed"] for h in data["hops"]) and data["verdict"] == "delivered"
