@@ -340,10 +340,10 @@ def new_probe() -> Probe:
     return Probe(random.randint(0x1000, 0xFFFF), random.randint(40000, 60999))
 
 
-def send(netns_fd_enter, flow: Flow, probe: Probe, timeout: float = 1.0) -> bool:
-    """Send the probe from inside the source namespace (entered by `netns_fd_enter`, a context
+def send(enter, flow: Flow, probe: Probe, timeout: float = 1.0) -> bool:
+    """Send the probe from inside the source namespace (entered by `enter()`, a context
     manager); True when an answer came back (echo reply, SYN-ACK or a UDP reply)."""
-    with netns_fd_enter():
+    with enter():
         if flow.protocol == "ICMP":
             sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
         elif flow.protocol == "TCP":

@@ -103,8 +103,6 @@ def policy_of(record: dict, src: Target, dst: Target, flow: Flow):
 
 def run(tool: str, src: Target, dst: Target, protocol: str, port: int | None) -> TraceResult:
     record = src.record
-    if src.kind == "ip":
-        raise NetlabError("SRC must be a pod or a node")
     flow = Flow(str(src.ip), str(dst.ip), protocol, port)
     lab = read_lab(record)
     hops, predicted = predict(lab, flow, src.netns)

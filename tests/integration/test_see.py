@@ -197,8 +197,11 @@ def test_capture_names_a_wrong_interface_or_filter_and_a_missing_tcpdump(demo, t
     assert "eth0" in proc.stderr
     proc = netlab("capture", "--name", demo, "web", "-c", "1", "-w", str(tmp_path / "x"), "icmp", "and", "(")
     assert proc.returncode == 2 and "FILTER" in proc.stderr and "Traceback" not in proc.stderr
-    proc = netlab_with_path(str(tmp_path), "capture", "--name", demo, "web", "-c", "1")
-    assert proc.returncode == 1 and "apt-get install --no-install-recommends tcpdump" in proc.stderr
+    for command in (("capture", "--name", demo, "web", "-c", "1"), ("trace", "--name", demo, "web", "db")):
+        proc = netlab_with_path(str(tmp_path), *command)
+        assert proc.returncode == 1 and "apt-get install --no-install-recommends tcpdump" in proc.stderr
+    proc = netlab("trace", "--name", demo, "web", "db", "--protocol", "udp")
+    assert proc.returncode == 2 and "needs --port" in proc.stderr
 
 
 def tcpdumps_of(lab: str) -> list[int]:
