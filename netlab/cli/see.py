@@ -111,8 +111,9 @@ def capture(args, write, count, lab_name):
 @click.option("--protocol", type=click.Choice(["tcp", "udp", "icmp"], case_sensitive=False),
               help="Default: tcp with --port, else icmp.")
 @click.option("--json", "as_json", is_flag=True, help="Data for scripts.")
+@click.option("--svg", "svg", type=click.Path(dir_okay=False), help="Also draw the path over the lab's picture.")
 @click.option("--name", "lab_name", help="The lab, when several are up.")
-def trace(src, dst, port, protocol, as_json, lab_name):
+def trace(src, dst, port, protocol, as_json, svg, lab_name):
     """The path of one packet from SRC to DST, hop by hop: predicted from the kernel, observed on the wire."""
     protocol = (protocol or ("tcp" if port else "icmp")).upper()
     if protocol != "ICMP" and port is None:
@@ -120,11 +121,19 @@ def trace(src, dst, port, protocol, as_json, lab_name):
     if protocol == "ICMP" and port is not None:
         raise InputError("--port goes with --protocol tcp or udp, not icmp")
     tool = need_tool("tcpdump", "tcpdump", "netlab trace")
+    dot = need_tool("dot", "graphviz", "--svg") if svg else None
     require_privileges("trace")
     s = targets.resolve(src, lab_name)
     d = targets.resolve(dst, lab_name or s.lab, allow_ip=True)
     from ..tools import tracing   # lazily: pyroute2 and the policy engine only for this command
     result = tracing.run(tool, s, d, protocol, port)
+    if svg:
+        from ..tools import drawing, topology
+        topo = topology.of_lab(s.record)
+        picture = drawing.to_dot(topo, tracing.path_steps(result, topo))
+        proc = subprocess.run([dot, "-Tsvg", "-o", svg], input=picture.encode(), capture_output=True)
+        if proc.returncode != 0:
+            raise NetlabError(f"dot -Tsvg failed: {proc.stderr.decode(errors='replace').strip()}")
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
         return

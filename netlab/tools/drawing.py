@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 
 from .topology import Box, Iface, Topology
 
@@ -43,7 +44,16 @@ def _box_label(box: Box) -> str:
     return f'<<table border="0" cellborder="1" cellspacing="0" cellpadding="3">{"".join(rows)}</table>>'
 
 
-def to_dot(topo: Topology) -> str:
+@dataclass(frozen=True)
+class PathStep:
+    """A packet crossing from one box to another, drawn over the picture (`netlab trace --svg`)."""
+    src: str
+    dst: str
+    label: str
+    seen: bool
+
+
+def to_dot(topo: Topology, path: list[PathStep] | tuple[PathStep, ...] = ()) -> str:
     out = [f"digraph {_q('netlab ' + topo.lab)} {{",
            f'  graph [rankdir=TB compound=true fontname="Helvetica" label={_q(f"lab {topo.lab} ({topo.backend})")} '
            'labelloc=t];',
@@ -85,6 +95,11 @@ def to_dot(topo: Topology) -> str:
                        f"{EDGE_STYLE[edge.kind]} dir={'both' if back else 'forward'} constraint=false];")
         else:   # drawn from the upper layer down: VPC above nodes above pods
             out.append(f"  {dst} -> {src} [label={_q(edge.label)} {EDGE_STYLE.get(edge.kind, '')}];")
+    for step in path:
+        colour = "#d35400" if step.seen else "#7f8c8d"
+        out.append(f"  {_q(step.src)} -> {_q(step.dst)} [label={_q(step.label)} color={_q(colour)} "
+                   f"fontcolor={_q(colour)} penwidth=3 dir=forward constraint=false"
+                   f"{'' if step.seen else ' style=dashed'}];")
     for note in topo.notes:
         text = "\n".join([f"{note.kind} {note.title}", *note.lines])
         out.append(f'  {_q(note.id)} [shape=note style=filled fillcolor="#fff7c2" fontsize=9 label={_q(text)}];')

@@ -184,3 +184,15 @@ def _frames(cap: capture.Capturing):
         frame = bytes(cap.buffer[16:16 + caplen])
         del cap.buffer[:16 + caplen]
         yield frame
+
+
+def path_steps(result: TraceResult, topo) -> list:
+    """The hops as arrows between the picture's boxes: one per change of namespace."""
+    from .drawing import PathStep
+    box_of = {box.netns: box.id for box in topo.boxes}
+    steps = []
+    for n, (here, there) in enumerate(zip(result.hops, result.hops[1:]), 1):
+        if here.netns != there.netns and here.netns in box_of and there.netns in box_of:
+            label = f"{n}. {here.out or here.watch or ''} > {there.in_ or there.watch or ''}"
+            steps.append(PathStep(box_of[here.netns], box_of[there.netns], label, here.observed and there.observed))
+    return steps

@@ -331,3 +331,15 @@ def test_trace_macvlan_leaves_by_the_parent_and_arrives_at_the_child(make_lab):
                           (f"{name}.node-2", "eth0", None, "macvlan"),
                           (f"{name}.default.b1", "eth0", None, "deliver")]
     assert all(h["observed"] for h in data["hops"]) and data["verdict"] == "delivered"
+
+
+@needs_dot
+def test_trace_svg_draws_the_path_over_the_lab(demo, tmp_path):
+    out = tmp_path / "path.svg"
+    proc = netlab("trace", "--name", demo, "web", "db", "--svg", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    steps = sorted(t for t in svg_texts(out.read_text()) if re.match(r"^\d+\. ", t))
+    web_veth = host_veth(demo, "node-1", "web")
+    # one arrow per change of namespace: web -> node-1 -> vpc -> node-2 -> db
+    assert steps == sorted([f"1. eth0 > {web_veth}", "4. eth0 > node-1", "5. node-2 > eth0",
+                            f"8. {host_veth(demo, 'node-2', 'db')} > eth0"])
