@@ -9,7 +9,8 @@ import json
 import shutil
 import subprocess
 
-from ..core.impairment import QDISC_MODULES, TC, Impairment, clear_argv, from_netem, rate_text, tc_argv
+from ..core.impairment import QDISC_MODULES, TC, clear_argv, tc_argv
+from ..model.impairment import Impairment, ms_text, rate_text
 from ..errors import InputError, KernelFeatureMissing, NetlabError
 from . import kernelmods
 
@@ -80,3 +81,12 @@ def read(netns: str, iface: str) -> Impairment:
     return Impairment()
 
 
+def from_netem(options: dict) -> Impairment:
+    """netem's JSON options (delay in seconds, loss as a fraction, rate in bytes/s) as tc's words."""
+    delay = options.get("delay") or {}
+    loss = options.get("loss-random") or {}
+    rate = options.get("rate") or {}
+    return Impairment(
+        delay=ms_text(delay.get("delay")), jitter=ms_text(delay.get("jitter")),
+        loss=f"{loss['loss'] * 100:g}%" if loss.get("loss") else None,
+        rate=rate_text(rate.get("rate")))

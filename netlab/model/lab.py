@@ -7,6 +7,8 @@ from ipaddress import IPv4Address, IPv4Network
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from .impairment import LinkImpairment
+
 KUBEADM_API_VERSIONS = ("kubeadm.k8s.io/v1beta4", "kubeadm.k8s.io/v1beta3")
 LAB_API_VERSION = "netlab/v1alpha1"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -85,6 +87,7 @@ class LabSpec:
     underlay_mtu: int = 1500
     vxlan: VxlanOptions = VxlanOptions()
     ipvlan: IpvlanOptions = IpvlanOptions()
+    impairments: tuple[LinkImpairment, ...] = ()
 
 
 @dataclass(frozen=True)

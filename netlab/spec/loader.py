@@ -15,6 +15,7 @@ from .kubeobjects import load_namespace, load_pod
 from ..model.lab import (KUBEADM_API_VERSIONS, LAB_API_VERSION, Backend, IpvlanMode, IpvlanOptions, LabFile, LabSpec,
                          Namespace, Networking, NodeSpec, Pod, VxlanOptions)
 from ..names import MAX_LAB_NAME
+from ..model.impairment import LinkImpairment, field_problems, from_values
 from ..model.yamlsrc import Document, load_documents
 
 DEFAULT_LAB = "default.yaml"
@@ -184,7 +185,7 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
     name = check.dns_label(meta.get("name", MISSING), "metadata.name", "lab name", max_len=MAX_LAB_NAME)
     check.label = f"Lab({name})" if name else "Lab"
     spec = check.mapping(raw.get("spec", MISSING), "spec", required=True)
-    check.known_keys(spec, "spec", ("backend", "nodes", "scale", "underlay", "vxlan", "ipvlan"))
+    check.known_keys(spec, "spec", ("backend", "nodes", "scale", "underlay", "vxlan", "ipvlan", "impairments"))
     backend_text = check.string(spec.get("backend", MISSING), "spec.backend") or Backend.VXLAN.value
     try:
         backend = Backend(backend_text)
@@ -210,7 +211,28 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
     name = name or "invalid"   # keeps checking the rest; the error stops the build
     defaults = LabSpec(name, backend, ())
     return LabSpec(name, backend, tuple(nodes), subnet or defaults.underlay_subnet,
-                   mtu or defaults.underlay_mtu, vxlan, ipvlan)
+                   mtu or defaults.underlay_mtu, vxlan, ipvlan, _load_impairments(spec, check))
+
+
+def _load_impairments(spec: dict, check: DocChecker) -> tuple[LinkImpairment, ...]:
+    """spec.impairments: [{target, interface?, delay?, jitter?, loss?, rate?}]; targets checked later."""
+    out = []
+    for i, raw in enumerate(check.sequence(spec.get("impairments", MISSING), "spec.impairments")):
+        path = f"spec.impairments[{i}]"
+        entry = check.mapping(raw, path, required=True)
+        if not entry:
+            continue
+        target = check.string(entry.get("target", MISSING), f"{path}.target", required=True)
+        interface = check.string(entry.get("interface", MISSING), f"{path}.interface")
+        values = {k: v for k, v in entry.items() if k not in ("target", "interface")}
+        problems = field_problems(values)
+        for key, message, hint in problems:
+            check.error(f"{path}.{key}", message, hint)
+        if not values and not problems:
+            check.error(path, "no impairment given", "add delay, jitter, loss or rate, e.g. delay: 10ms")
+        if target and not problems and values:
+            out.append(LinkImpairment(target, interface, from_values(values), i))
+    return tuple(out)
 
 
 def _load_ipvlan(spec: dict, check: DocChecker, backend: Backend) -> IpvlanOptions:
