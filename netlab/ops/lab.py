@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from ..core import backends, ipam, plan
 from ..kernel import limits, netns, procs
-from . import state
+from . import impair, state
 from ..kernel.apply import LIMIT_HINTS, Kernel, probe_link_kinds
 from ..kernel.kernelmods import modprobe_hint, unloaded_modules
 from .. import names
@@ -78,6 +78,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
     limits.raise_open_files()
     check_kernel(lab)
     enforce.check_features(lab)
+    impair.preflight(lab)
     timings.mark("kernel check")
     name = lab.lab.name
     with state.locked(name), Kernel() as kernel:
@@ -106,6 +107,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
             # policies are not in the namespace fingerprints: every run rewrites them, nothing is rebuilt
             enforced = enforce.converge(lab, the_plan.alloc, record)
             timings.mark("network policies")
+            impairments = impair.converge(lab, old.get("impairments", []))
         except BaseException as err:
             if fresh_lab:
                 _rollback(kernel, name, record)
@@ -121,6 +123,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
         record = _record(lab, the_plan, record, {ns.name for ns in the_plan.namespaces}, status="ready")
         if enforced is not None:
             record.update(enforced.record())
+        record["impairments"] = impairments
         state.save(name, record)
         timings.mark("record state")
     return UpResult(the_plan, len(create), len(remove), len(keep), started, timings)

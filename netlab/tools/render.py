@@ -31,6 +31,7 @@ def status_json(record: dict) -> dict:
                                  for c in p.get("containers", [])]}
                  for p in record.get("pods", [])],
         "policies": record.get("policies", []),   # NetworkPolicies enforced, namespace/name
+        "impairments": record.get("impairments", []),   # tc netem/tbf on lab interfaces
     }
 
 
@@ -71,3 +72,11 @@ def print_lab(console: Console, record: dict) -> None:
     console.print(pods)
     if data["policies"]:
         console.print("NetworkPolicies enforced: " + ", ".join(data["policies"]))
+    if data["impairments"]:
+        table = Table(title="impairments (tc)")
+        for col in ("target", "netns", "interface", "delay", "jitter", "loss", "rate", "from"):
+            table.add_column(col)
+        for e in data["impairments"]:
+            table.add_row(e.get("target", ""), e["netns"], e["interface"], e.get("delay", ""), e.get("jitter", ""),
+                          e.get("loss", ""), e.get("rate", ""), "lab file" if e.get("source") == "file" else "netlab impair")
+        console.print(table)
