@@ -46,7 +46,7 @@ def named(text: str, name: str) -> str:
 def observe(name: str, checks: list[prober.Check]) -> dict[prober.Check, dict[tuple[str, str], bool]]:
     """The probe `netlab probe` runs, on lab `name`: check → {(from, to): allowed}."""
     record = state.load(name)
-    assert prober.wait_for_listeners(record, checks) == []
+    assert prober.wait_for_listeners(record, checks, limit=120) == []   # slow where the CPU is emulated (the VM)
     out: dict[prober.Check, dict[tuple[str, str], bool]] = {c: {} for c in checks}
     for result in prober.probe(prober.pods_of(record), checks, TIMEOUT):
         out[prober.Check(result.port, result.protocol)][(result.src, result.dst)] = result.allowed
