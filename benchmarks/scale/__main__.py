@@ -50,7 +50,7 @@ from netlab.spec import loader  # noqa: E402
 from netlab.spec.labtext import lab_yaml  # noqa: E402
 from netlab.kernel import netns  # noqa: E402
 from netlab.kernel.inventory import Mark  # noqa: E402
-from netlab.model.lab import Backend  # noqa: E402
+from netlab.core.backends import Backend  # noqa: E402
 from netlab.core.plan import Plan, Role  # noqa: E402
 from netlab.core.steps import Bridge, Ipip, Ipvlan, Macvlan, Sysctl, Veth  # noqa: E402
 

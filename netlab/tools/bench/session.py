@@ -20,7 +20,8 @@ from ...kernel.privileges import require_privileges
 from ...ops import state
 from ...ops.record import LabRecord
 from ...errors import NetlabError
-from ...model.lab import Backend, LabFile
+from ...core.backends import Backend
+from ...model.lab import LabFile
 from . import baseline, paths, tuning
 from .paths import BASELINE_BACKEND, PathPair
 from .runner import BenchTest, Measurement, Runner, Settings, check_tools
