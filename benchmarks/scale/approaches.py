@@ -102,7 +102,7 @@ class Iproute2:
         taken = [n for n in script.namespaces if os.path.exists(netns.path(n))]
         if taken:   # never build over (or later delete) namespaces this run did not make
             self.script = None
-            (self.workdir / "script" / "batches" / "netns-del").unlink(missing_ok=True)   # cleanup() reads it
+            script.netns_del.unlink()   # cleanup() deletes what it lists
             run.error = f"namespaces already exist, not this benchmark's: {taken[:3]}"
             return
         up = run_child(["sh", str(script.up)])

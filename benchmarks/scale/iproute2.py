@@ -22,6 +22,7 @@ class Script:
     up: Path
     down: Path
     namespaces: list[str]
+    netns_del: Path     # the `netns del` batch: down.sh runs it, the benchmark's cleanup reads it
 
 
 def iproute2_script(the_plan: Plan, workdir: Path) -> Script:
@@ -88,4 +89,4 @@ def iproute2_script(the_plan: Plan, workdir: Path) -> Script:
     up, down = workdir / "up.sh", workdir / "down.sh"
     up.write_text("\n".join(lines) + "\n")
     down.write_text(f"#!/bin/sh\nip -batch {batches}/netns-del\n")
-    return Script(up, down, order)
+    return Script(up, down, order, batches / "netns-del")
