@@ -27,11 +27,6 @@ def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
 
 
-def _sorted(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """As json.dumps(sort_keys=True) wrote it: the order `status --json` has always shown."""
-    return dict(sorted(mapping.items()))
-
-
 @dataclass(frozen=True)
 class Networking:
     pod_subnet: str

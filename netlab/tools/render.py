@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any, Mapping
 
 from rich.console import Console
 from rich.table import Table
@@ -16,8 +17,8 @@ def console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=200)
 
 
-def _sorted(mapping):
-    """Objects read from the state file show their keys sorted, as it stores them."""
+def _sorted(mapping: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Objects show their keys sorted, as the state file stores them (and status always showed)."""
     return None if mapping is None else dict(sorted(mapping.items()))
 
 
