@@ -34,7 +34,7 @@ def impair(target, delay, jitter, loss, rate, clear, as_json, lab_name):
         raise click.UsageError("--clear takes no other option")
     made = ops.set_on(name, interface or None, wanted, lab_name)
     if as_json:
-        click.echo(json.dumps(made))
+        click.echo(json.dumps(made.to_json()))
     else:
         click.echo(f"{target}: {'cleared' if wanted.is_empty() else wanted.summary()} "
-                   f"(tc in {made['netns']}, dev {made['interface']})")
+                   f"(tc in {made.netns}, dev {made.interface})")

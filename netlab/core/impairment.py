@@ -79,12 +79,3 @@ def placed(lab: LabFile) -> list[PlacedImpairment]:
             out.append(PlacedImpairment(netns, entry.interface or names.POD_IF, entry.impairment, entry.target))
     return out
 
-
-def entry(placed_one: PlacedImpairment, source: str) -> dict:
-    """How the state record keeps an impairment ("file": from spec.impairments; "cli": netlab impair)."""
-    return {"target": placed_one.target, "netns": placed_one.netns, "interface": placed_one.interface,
-            "source": source, **placed_one.impairment.to_json()}
-
-
-def from_entry(data: dict) -> PlacedImpairment:
-    return PlacedImpairment(data["netns"], data["interface"], Impairment.from_json(data), data.get("target", ""))

@@ -8,14 +8,16 @@ again. All of them are kept in the state record, which `status` shows.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
-from ..core.impairment import PlacedImpairment, entry, from_entry, placed
+from ..core.impairment import PlacedImpairment, placed
 from ..errors import InputError, NetlabError
 from ..kernel import impair as tc
 from ..kernel import netns
 from ..model.impairment import Impairment
 from ..model.lab import LabFile
 from . import state
+from .record import ImpairmentRecord
 from .targets import resolve
 
 FILE, CLI = "file", "cli"
@@ -27,49 +29,48 @@ def preflight(lab: LabFile) -> None:
         tc.check_features(one.impairment)
 
 
-def converge(lab: LabFile, old_entries: list[dict]) -> list[dict]:
+def converge(lab: LabFile, old: tuple[ImpairmentRecord, ...]) -> tuple[ImpairmentRecord, ...]:
     """Apply the file's impairments and keep `netlab impair`'s; the record's new list."""
     wanted = placed(lab)
     keys = {(one.netns, one.interface) for one in wanted}
-    kept: list[dict] = []
-    for data in old_entries:
-        key = (data["netns"], data["interface"])
-        if key in keys or not os.path.exists(netns.path(data["netns"])):
+    kept: list[ImpairmentRecord] = []
+    for rec in old:
+        if (rec.netns, rec.interface) in keys or not os.path.exists(netns.path(rec.netns)):
             continue
-        if data.get("source") == FILE:
-            _clear_if_there(from_entry(data))
+        if rec.source == FILE:
+            _clear_if_there(rec.netns, rec.interface)
         else:
-            one = from_entry(data)
-            tc.apply(one.netns, one.interface, one.impairment)
-            kept.append(data)
+            tc.apply(rec.netns, rec.interface, rec.impairment)
+            kept.append(rec)
     for one in wanted:
         tc.apply(one.netns, one.interface, one.impairment)
-    return [entry(one, FILE) for one in wanted] + kept
+    return tuple(_recorded(one, FILE) for one in wanted) + tuple(kept)
 
 
-def _clear_if_there(one: PlacedImpairment) -> None:
+def _recorded(one: PlacedImpairment, source: str) -> ImpairmentRecord:
+    return ImpairmentRecord(one.target, one.netns, one.interface, source, one.impairment)
+
+
+def _clear_if_there(netns_name: str, interface: str) -> None:
     try:
-        tc.clear(one.netns, one.interface)
+        tc.clear(netns_name, interface)
     except InputError:   # the interface went with a rebuild: nothing to clear
         pass
 
 
-def set_on(target: str, interface: str | None, impairment: Impairment, lab_name: str | None) -> dict:
-    """`netlab impair TARGET[:IFACE]`: put (or, empty, clear) an impairment; the record's entry."""
+def set_on(target: str, interface: str | None, impairment: Impairment, lab_name: str | None) -> ImpairmentRecord:
+    """`netlab impair TARGET[:IFACE]`: put (or, empty, clear) an impairment; its record."""
     where = resolve(target, lab_name)
-    one = PlacedImpairment(where.netns, interface or "eth0", impairment, where.name)
-    if not os.path.exists(netns.path(one.netns)):
-        raise NetlabError(f"{where.kind} {where.name}'s namespace {one.netns} is gone: run `netlab up` again")
+    made = ImpairmentRecord(where.name, where.netns, interface or "eth0", CLI, impairment)
+    if not os.path.exists(netns.path(made.netns)):
+        raise NetlabError(f"{where.kind} {where.name}'s namespace {made.netns} is gone: run `netlab up` again")
     with state.locked(where.lab):
         record = state.load(where.lab)
         if record is None:
             raise NetlabError(f"lab {where.lab!r} is not up")
-        tc.apply(one.netns, one.interface, impairment)
-        others = [e for e in record.get("impairments", [])
-                  if (e["netns"], e["interface"]) != (one.netns, one.interface)]
-        made = entry(one, CLI)
-        record["impairments"] = others + ([] if impairment.is_empty() else [made])
-        state.save(where.lab, record)
+        tc.apply(made.netns, made.interface, impairment)
+        others = tuple(i for i in record.impairments if (i.netns, i.interface) != (made.netns, made.interface))
+        state.save(where.lab, replace(record, impairments=others + (() if impairment.is_empty() else (made,))))
     return made
 
 
