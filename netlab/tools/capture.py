@@ -55,7 +55,9 @@ def _one_target(text: str, lab_name: str | None) -> tuple[str, str, str, str]:
     """(lab, target label, netns, default interface) of a pod, a node, or `vpc`."""
     if text == "vpc":
         record = targets.load_lab(lab_name)
-        return record["name"], "vpc", record["underlay"]["netns"], ANY
+        if record.underlay is None:
+            raise NetlabError(f"lab {record.name!r} has no underlay (vpc) recorded")
+        return record.name, "vpc", record.underlay.netns, ANY
     where = targets.resolve(text, lab_name)
     return where.lab, where.name, where.netns, "eth0"
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from ipaddress import ip_network
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..kernel.readback import LinkView, NetnsView
+from ..ops.record import LabRecord, NodeRecord
 
 
 @dataclass(frozen=True)
@@ -84,38 +85,38 @@ def node_id(name: str) -> str:
 VPC = "vpc"
 
 
-def build(record: dict, read: Callable[[str], NetnsView | None],
-          notes: list[Note] | None = None) -> Topology:
-    """The Topology of a running lab. `read(netns)` gives a namespace's view (None when gone)."""
-    topo = Topology(record["name"], record.get("backend", ""))
-    vpc_ns = record.get("underlay", {}).get("netns", f"{record['name']}.vpc")
+def build(record: LabRecord, read: Callable[[str], NetnsView | None],
+          notes: list[Note] | None = None, services: Sequence[dict] = ()) -> Topology:
+    """The Topology of a running lab. `read(netns)` gives a namespace's view (None when gone);
+    `services` are Services in the contract's status shape (the record has none yet)."""
+    topo = Topology(record.name, record.backend)
+    vpc_ns = record.underlay.netns if record.underlay else f"{record.name}.vpc"
     vpc = read(vpc_ns)
-    topo.boxes.append(Box(VPC, "vpc", f"VPC {record.get('underlay', {}).get('subnet', '')}".strip(), vpc_ns,
-                          ifaces=_shown(vpc) if vpc else []))
+    subnet = record.underlay.subnet if record.underlay else ""
+    topo.boxes.append(Box(VPC, "vpc", f"VPC {subnet}".strip(), vpc_ns, ifaces=_shown(vpc) if vpc else []))
     node_views: dict[str, NetnsView | None] = {}
-    underlay_ips = {n["underlayIP"]: n["name"] for n in record.get("nodes", [])}
-    for node in record.get("nodes", []):
-        view = read(node["netns"])
-        node_views[node["name"]] = view
-        box = Box(node_id(node["name"]), "node", f"{node['name']} (podCIDR {node['podCIDR']})", node["netns"],
-                  node=node["name"], ip=node["underlayIP"], ifaces=_shown(view) if view else [])
+    underlay_ips = {n.underlay_ip: n.name for n in record.nodes}
+    for node in record.nodes:
+        view = read(node.netns)
+        node_views[node.name] = view
+        box = Box(node_id(node.name), "node", f"{node.name} (podCIDR {node.pod_cidr})", node.netns,
+                  node=node.name, ip=node.underlay_ip, ifaces=_shown(view) if view else [])
         topo.boxes.append(box)
         if view and vpc:
             topo.edges.extend(_uplinks(box, view, vpc))
-    for node in record.get("nodes", []):
-        view = node_views[node["name"]]
+    for node in record.nodes:
+        view = node_views[node.name]
         if view:
             topo.edges.extend(_between_nodes(record, node, view, underlay_ips))
-    for pod in record.get("pods", []):
-        key = f"{pod['namespace']}/{pod['name']}"
-        view = read(pod["netns"])
-        box = Box(pod_id(key), "pod", pod["name"], pod["netns"], node=pod["node"], namespace=pod["namespace"],
-                  ip=pod["ip"], ifaces=_shown(view) if view else [])
+    for pod in record.pods:
+        view = read(pod.netns)
+        box = Box(pod_id(pod.key), "pod", pod.name, pod.netns, node=pod.node, namespace=pod.namespace,
+                  ip=pod.ip, ifaces=_shown(view) if view else [])
         topo.boxes.append(box)
-        node_view = node_views.get(pod["node"])
+        node_view = node_views.get(pod.node)
         if view and node_view:
             topo.edges.extend(_pod_links(box, view, node_view))
-    topo.notes.extend(service_notes(record))
+    topo.notes.extend(service_notes(record, services))
     topo.notes.extend(notes or [])
     return topo
 
@@ -166,10 +167,11 @@ def node_id_of(node: NetnsView, pod: Box) -> str:
     return node_id(pod.node or node.name)
 
 
-def _between_nodes(record: dict, node: dict, view: NetnsView, underlay_ips: dict[str, str]) -> list[Edge]:
+def _between_nodes(record: LabRecord, node: NodeRecord, view: NetnsView,
+                   underlay_ips: dict[str, str]) -> list[Edge]:
     """How this node reaches the others' pods: its routes to their podCIDRs, with the VXLAN
     fdb entry (outer destination) when the route leaves through a VXLAN device."""
-    cidrs = {ip_network(n["podCIDR"]): n for n in record.get("nodes", []) if n["name"] != node["name"]}
+    cidrs = {ip_network(n.pod_cidr): n for n in record.nodes if n.name != node.name}
     fdb_dst: dict[str, list[str]] = {}
     for entry in view.fdb:
         if entry.dst:
@@ -184,21 +186,21 @@ def _between_nodes(record: dict, node: dict, view: NetnsView, underlay_ips: dict
         dev: LinkView | None = view.link(route.dev)
         text = f"{route.dst} via {route.gateway} dev {route.dev}" + (" onlink" if route.onlink else "")
         if dev is not None and dev.kind == "vxlan" and dev.vxlan:
-            outer = remote["underlayIP"] if remote["underlayIP"] in fdb_dst.get(dev.name, []) else "?"
-            edges.append(Edge(node_id(node["name"]), dev.name, node_id(remote["name"]), dev.name, "vxlan",
+            outer = remote.underlay_ip if remote.underlay_ip in fdb_dst.get(dev.name, []) else "?"
+            edges.append(Edge(node_id(node.name), dev.name, node_id(remote.name), dev.name, "vxlan",
                               f"{route.dst} via {route.gateway}: VXLAN VNI {dev.vxlan['vni']} to "
                               f"{outer}:{dev.vxlan['port']}"))
         else:
-            target = underlay_ips.get(route.gateway or "", remote["name"])
-            edges.append(Edge(node_id(node["name"]), route.dev, node_id(target), "eth0", "route", text))
+            target = underlay_ips.get(route.gateway or "", remote.name)
+            edges.append(Edge(node_id(node.name), route.dev, node_id(target), "eth0", "route", text))
     return edges
 
 
-def service_notes(record: dict) -> list[Note]:
-    """Services with their endpoints, when the record has them (the contract's status keys)."""
+def service_notes(record: LabRecord, services: Sequence[dict]) -> list[Note]:
+    """Services with their endpoints (the contract's status keys), attached to the record's pods."""
     notes = []
-    pods_by_ip = {p["ip"]: f"{p['namespace']}/{p['name']}" for p in record.get("pods", [])}
-    for svc in record.get("services", []) or []:
+    pods_by_ip = {p.ip: p.key for p in record.pods}
+    for svc in services:
         key = f"{svc['namespace']}/{svc['name']}"
         ports = ", ".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}→{p.get('targetPort')}"
                           for p in svc.get("ports", []))
@@ -213,7 +215,7 @@ def service_notes(record: dict) -> list[Note]:
     return notes
 
 
-def policy_notes(lab, record: dict) -> list[Note]:
+def policy_notes(lab, record: LabRecord) -> list[Note]:
     """NetworkPolicies of a loaded lab file, each attached to the pods it selects."""
     from ..core.policy.select import selects   # lazily: only when the lab has policies
     notes = []
@@ -230,14 +232,14 @@ def policy_notes(lab, record: dict) -> list[Note]:
     return notes
 
 
-def recorded_policy_notes(record: dict) -> list[Note]:
+def recorded_policy_notes(record: LabRecord) -> list[Note]:
     """Only the names, when the lab's file cannot be read back."""
     return [Note(f"netpol:{key}", "NetworkPolicy", key, ("(its file is gone: selectors unknown)",), (),
-                 key.split("/", 1)[0]) for key in record.get("policies", [])]
+                 key.split("/", 1)[0]) for key in record.policies]
 
 
 
-def of_lab(record: dict) -> Topology:
+def of_lab(record: LabRecord) -> Topology:
     """The Topology of a running lab, its namespaces read from the kernel now."""
     from ..kernel import readback   # lazily: pyroute2 only for commands that read the kernel
     from ..ops.policy import applied_file
@@ -250,7 +252,7 @@ def of_lab(record: dict) -> Topology:
             return None   # drawn without interfaces: the record has it, the kernel no longer
 
     notes: list[Note] = []
-    if record.get("policies"):
+    if record.policies:
         try:
             notes = policy_notes(applied_file(record).lab, record)
         except NetlabError:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..errors import NetlabError
 from ..kernel import netns, readback
+from ..ops.record import LabRecord
 from ..ops.targets import Target
 from . import capture, pcapng
 from .trace import Flow, Hop, Lab, Probe, apply_policy, layers, matches, new_probe, predict, send
@@ -52,28 +53,28 @@ class TraceResult:
         return "\n".join(lines)
 
 
-def read_lab(record: dict) -> Lab:
+def read_lab(record: LabRecord) -> Lab:
     views = {}
-    for name in record.get("namespaces", {}):
+    for name in record.namespaces:
         try:
             views[name] = readback.read(name)
         except FileNotFoundError:
             raise NetlabError(f"namespace {name} is gone: run `netlab up` again to rebuild lab "
-                              f"{record['name']!r}") from None
-    vpc = record.get("underlay", {}).get("netns", "")
-    node_ns = {n["name"]: n["netns"] for n in record.get("nodes", [])}
+                              f"{record.name!r}") from None
+    vpc = record.underlay.netns if record.underlay else ""
+    node_ns = {n.name: n.netns for n in record.nodes}
     adjacent: dict[str, set[str]] = {vpc: set(node_ns.values())}
     for ns in node_ns.values():
         adjacent[ns] = {vpc}
-    for pod in record.get("pods", []):
-        adjacent[pod["netns"]] = {node_ns.get(pod["node"], "")}
-        adjacent.setdefault(node_ns.get(pod["node"], ""), set()).add(pod["netns"])
+    for pod in record.pods:
+        adjacent[pod.netns] = {node_ns.get(pod.node, "")}
+        adjacent.setdefault(node_ns.get(pod.node, ""), set()).add(pod.netns)
     return Lab(views, readback.route_get, {ns: name for name, ns in node_ns.items()}, adjacent)
 
 
-def policy_of(record: dict, src: Target, dst: Target, flow: Flow):
+def policy_of(record: LabRecord, src: Target, dst: Target, flow: Flow):
     """The NetworkPolicy answer per (node, side), from the policy engine `policy explain` uses."""
-    if not record.get("policies"):
+    if not record.policies:
         return None
     from ..core import ipam
     from ..core.policy import evaluate
@@ -89,8 +90,7 @@ def policy_of(record: dict, src: Target, dst: Target, flow: Flow):
     reasons = [r.replace(f"on 0/{proto.value}", "for ICMP") for r in verdict.reasons]
     egress = [r for r in reasons if "egress" in r] or reasons[:1]
     ingress = [r for r in reasons if "ingress" in r] or reasons[-1:]
-    node = {t.name: p["node"] for t in (src, dst) for p in record["pods"]
-            if t.kind == "pod" and f"{p['namespace']}/{p['name']}" == t.name}
+    node = {t.name: p.node for t in (src, dst) for p in record.pods if t.kind == "pod" and p.key == t.name}
 
     def answer(at: str, side: str):
         if side == "egress" and node.get(src.name) == at:
@@ -110,7 +110,7 @@ def run(tool: str, src: Target, dst: Target, protocol: str, port: int | None) ->
     if policy is not None:
         hops, predicted = apply_policy(lab, hops, predicted, policy)
     probe = new_probe()
-    answered = observe(tool, record["name"], lab, hops, flow, probe, src.netns)
+    answered = observe(tool, record.name, lab, hops, flow, probe, src.netns)
     last = hops[-1]
     observed = "delivered" if last.action == "deliver" and last.observed else "dropped"
     return TraceResult(src, dst, flow, hops, predicted, observed, answered)

@@ -15,6 +15,7 @@ import pytest
 
 from netlab.kernel import netns, procs
 from netlab.ops import state
+from netlab.ops.record import PodRecord
 from tests.support.kernel import ip, netlab, pings
 from tests.support.labs import lab_name, lab_yaml, pod_yaml
 from tests.support.pictures import check_mermaid, dot_to_svg, svg_texts
@@ -71,7 +72,7 @@ def test_graph_json_is_read_from_the_kernel(demo):
     assert any("VXLAN VNI 1 to 10.250.0.11:8472" in e["label"] for e in vxlan)
     (policy,) = [n for n in data["notes"] if n["kind"] == "NetworkPolicy"]
     assert policy["title"] == "default/db-from-web" and policy["attach"] == ["pod:default/db"]
-    assert {p["ip"] for p in record["pods"]} == {boxes[f"pod:default/{p['name']}"]["ip"] for p in record["pods"]}
+    assert {p.ip for p in record.pods} == {boxes[f"pod:default/{p.name}"]["ip"] for p in record.pods}
 
 
 @needs_dot
@@ -83,8 +84,8 @@ def test_graph_dot_parses_and_svg_is_well_formed_with_every_pod(demo, tmp_path):
     graph(demo, "-o", str(out))           # format from the suffix
     texts = " ".join(svg_texts(out.read_text()))
     assert " ".join(svg_from_dot) == texts
-    for pod in state.load(demo)["pods"]:
-        assert re.search(rf"\b{pod['name']}\b", texts) and pod["ip"] in texts
+    for pod in state.load(demo).pods:
+        assert re.search(rf"\b{pod.name}\b", texts) and pod.ip in texts
     assert "NetworkPolicy default/db-from-web" in texts
     png = tmp_path / "lab.png"
     graph(demo, "--format", "png", "-o", str(png))
@@ -94,8 +95,8 @@ def test_graph_dot_parses_and_svg_is_well_formed_with_every_pod(demo, tmp_path):
 def test_graph_mermaid_is_well_formed_with_every_pod(demo):
     nodes, edges = check_mermaid(graph(demo, "--format", "mermaid"))
     labels = " ".join(nodes.values())
-    for pod in state.load(demo)["pods"]:
-        assert f"<b>{pod['name']}</b>" in labels and pod["ip"] in labels
+    for pod in state.load(demo).pods:
+        assert f"<b>{pod.name}</b>" in labels and pod.ip in labels
     assert ("n_pod_default_web", "n_node_node_1") in edges
 
 
@@ -148,19 +149,19 @@ def tshark(path: Path, *fields: str, decode: tuple[str, ...] = ()) -> list[list[
     return [line.split("\t") for line in proc.stdout.splitlines()]
 
 
-def pod(name: str, pod_name: str) -> dict:
-    return next(p for p in state.load(name)["pods"] if p["name"] == pod_name)
+def pod(name: str, pod_name: str) -> PodRecord:
+    return next(p for p in state.load(name).pods if p.name == pod_name)
 
 
 @needs_tshark
 def test_capture_in_one_pod_writes_the_ping_as_pcap(demo, tmp_path):
     out = tmp_path / "web.pcap"
     cap = Capture("--name", demo, "web", "-c", "2", "-w", str(out), "icmp")
-    assert pings(pod(demo, "web")["netns"], pod(demo, "db")["ip"])
+    assert pings(pod(demo, "web").netns, pod(demo, "db").ip)
     code, _, said = cap.finish()
     assert code == 0, said
     assert out.read_bytes()[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4")   # pcap, as tcpdump wrote it
-    web, db = pod(demo, "web")["ip"], pod(demo, "db")["ip"]
+    web, db = pod(demo, "web").ip, pod(demo, "db").ip
     assert tshark(out, "ip.src", "ip.dst", "icmp.type") == [[web, db, "8"], [db, web, "0"]]
 
 
@@ -169,7 +170,7 @@ def test_capture_on_both_ends_and_the_underlay_is_one_pcapng_with_named_interfac
     out = tmp_path / "flow.pcapng"
     # one ping: request and reply in each pod, and in the VPC each VXLAN packet on two bridge ports
     cap = Capture("--name", demo, "web,db", "vpc", "-c", "8", "-w", str(out), "icmp or udp port 8472")
-    assert pings(pod(demo, "web")["netns"], pod(demo, "db")["ip"])
+    assert pings(pod(demo, "web").netns, pod(demo, "db").ip)
     code, _, said = cap.finish()
     assert code == 0, said
     rows = tshark(out, "frame.interface_name", "frame.interface_description", "ip.src", "ip.dst", "udp.dstport",
@@ -179,10 +180,10 @@ def test_capture_on_both_ends_and_the_underlay_is_one_pcapng_with_named_interfac
         by_iface.setdefault(row[0], []).append(row)
     assert set(by_iface) == {"default/web:eth0", "default/db:eth0", "vpc:any"}
     assert {r[1] for r in by_iface["default/web:eth0"]} == {f"netns {demo}.default.web"}
-    web, db = pod(demo, "web")["ip"], pod(demo, "db")["ip"]
+    web, db = pod(demo, "web").ip, pod(demo, "db").ip
     for end in ("default/web:eth0", "default/db:eth0"):
         assert sorted((r[2], r[3], r[6]) for r in by_iface[end]) == sorted([(web, db, "8"), (db, web, "0")])
-    underlay = {n["name"]: n["underlayIP"] for n in state.load(demo)["nodes"]}
+    underlay = {n.name: n.underlay_ip for n in state.load(demo).nodes}
     outer = sorted((r[2].split(",")[0], r[3].split(",")[0], r[4], r[5]) for r in by_iface["vpc:any"])
     there = (underlay["node-1"], underlay["node-2"], "8472", "1")
     back = (underlay["node-2"], underlay["node-1"], "8472", "1")
@@ -247,7 +248,7 @@ def trace(name: str, *args: str) -> dict:
 
 def host_veth(name: str, node: str, pod_name: str) -> str:
     """The node-side veth of a pod, as iproute2 shows it: the peer of the pod's eth0."""
-    (eth0,) = ip(pod(name, pod_name)["netns"], "link", "show", "eth0")
+    (eth0,) = ip(pod(name, pod_name).netns, "link", "show", "eth0")
     (veth,) = [link for link in ip(f"{name}.{node}", "link", "show", "type", "veth")
                if link["ifindex"] == eth0["link_index"]]
     return veth["ifname"]

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 
 from netlab.kernel.readback import FdbView, LinkView, NetnsView, RouteView
+from netlab.ops.record import LabRecord
 from netlab.tools import drawing, topology
 from tests.support.pictures import check_mermaid, dot_to_svg, svg_texts
 
@@ -20,17 +22,20 @@ def link(index, name, kind, *, master=None, addrs=(), peer=None, nsid=None, vxla
                     peer, nsid, vxlan)
 
 
-RECORD = {
-    "name": "pic", "backend": "vxlan", "underlay": {"subnet": "10.250.0.0/16", "netns": "pic.vpc"},
+RECORD = LabRecord.from_json({
+    "name": "pic", "backend": "vxlan", "source": "<test>",
+    "networking": {"podSubnet": "172.16.0.0/16", "serviceSubnet": "172.18.0.0/20", "dnsDomain": "cluster.local"},
+    "underlay": {"subnet": "10.250.0.0/16", "mtu": 1500, "netns": "pic.vpc"},
     "nodes": [{"name": "node-1", "netns": "pic.node-1", "podCIDR": "172.16.0.0/24", "underlayIP": "10.250.0.10"},
               {"name": "node-2", "netns": "pic.node-2", "podCIDR": "172.16.1.0/24", "underlayIP": "10.250.0.11"}],
     "pods": [{"name": "web", "namespace": "default", "node": "node-1", "ip": "172.16.0.2", "netns": "pic.default.web"},
              {"name": "db", "namespace": "default", "node": "node-2", "ip": "172.16.1.2", "netns": "pic.default.db"},
              {"name": "q\"x", "namespace": "team-a", "node": "node-2", "ip": "172.16.1.3", "netns": "pic.team-a.q"}],
-    "services": [{"name": "db", "namespace": "default", "type": "ClusterIP", "clusterIP": "172.18.1.5",
-                  "ports": [{"port": 5432, "targetPort": 5432, "protocol": "TCP"}],
-                  "endpoints": [{"pod": "default/db", "ip": "172.16.1.2", "ready": True}]}],
-}
+})
+# Services as the contract's `status --json` shows them (the record has none yet)
+SERVICES = [{"name": "db", "namespace": "default", "type": "ClusterIP", "clusterIP": "172.18.1.5",
+             "ports": [{"port": 5432, "targetPort": 5432, "protocol": "TCP"}],
+             "endpoints": [{"pod": "default/db", "ip": "172.16.1.2", "ready": True}]}]
 
 VX = {"vni": 1, "port": 8472, "local": None}
 
@@ -60,7 +65,7 @@ VIEWS = {
 
 
 def topo():
-    return topology.build(RECORD, VIEWS.get)
+    return topology.build(RECORD, VIEWS.get, services=SERVICES)
 
 
 def test_boxes_edges_and_notes_come_from_the_views():
@@ -91,7 +96,7 @@ def test_host_gw_routes_and_macvlan_children():
                                            link(5, "macvlan-shim", "macvlan", addrs=["172.16.0.1/32"], peer=2)),
                                     (RouteView("172.16.1.0/24", "10.250.0.11", "eth0", False),))
     views["pic.default.web"] = NetnsView("w", (link(2, "eth0", "macvlan", addrs=["172.16.0.2/24"], peer=2, nsid=0),), ())
-    t = topology.build(dict(RECORD, backend="host-gw"), views.get)
+    t = topology.build(replace(RECORD, backend="host-gw"), views.get)
     edges = {(e.src, e.dst, e.kind, e.label) for e in t.edges}
     assert ("node:node-1", "node:node-2", "route", "172.16.1.0/24 via 10.250.0.11 dev eth0") in edges
     assert ("pod:default/web", "node:node-1", "macvlan", "macvlan child") in edges
@@ -101,16 +106,16 @@ def test_host_gw_routes_and_macvlan_children():
 def test_dot_is_accepted_by_graphviz_and_the_svg_shows_every_pod():
     dot = drawing.to_dot(topo())
     texts = " ".join(svg_texts(dot_to_svg(dot)))
-    for pod in RECORD["pods"]:
-        assert pod["name"] in texts and pod["ip"] in texts
+    for pod in RECORD.pods:
+        assert pod.name in texts and pod.ip in texts
     assert "namespace team-a" in texts and "Service default/db" in texts
 
 
 def test_mermaid_is_well_formed_and_shows_every_pod():
     nodes, edges = check_mermaid(drawing.to_mermaid(topo()))
     labels = " ".join(nodes.values())
-    for pod in RECORD["pods"]:
-        assert pod["name"].replace('"', "#quot;") in labels and pod["ip"] in labels
+    for pod in RECORD.pods:
+        assert pod.name.replace('"', "#quot;") in labels and pod.ip in labels
     assert len(edges) == len(topo().edges) + 1   # + the Service's line to its endpoint
 
 
