@@ -211,3 +211,21 @@ def test_old_images_are_removed_unless_recent_or_in_use(tmp_path):
     finally:
         os.close(busy)
     assert sorted(d.name for d in cache.images.iterdir() if d.is_dir()) == ["busy", "new", "recent"]
+
+
+def test_a_free_vm_slot_is_taken_without_waiting(tmp_path):
+    import fcntl
+    import os
+    first = vm.take_slot(tmp_path, 2)
+    second = vm.take_slot(tmp_path, 2)                   # the other slot, at once
+    try:
+        for fd in (first, second):
+            with pytest.raises(BlockingIOError):          # both held
+                probe = os.open(os.readlink(f"/proc/self/fd/{fd}"), os.O_RDWR)
+                try:
+                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                finally:
+                    os.close(probe)
+    finally:
+        os.close(first)
+        os.close(second)

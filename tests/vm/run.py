@@ -448,7 +448,7 @@ class ImageCache:
                       (written last); images/STAMP.lock is held shared by each run of it
       build.lock      one builder at a time; build.log is the latest build's log
       minbase-*.tar, apt-archives/, pip-cache/   debootstrap's root and downloads, for rebuilds
-      runs/PID.*/     one directory per running VM; last-console.log
+      runs/PID.*/     one directory per running VM; runs/slot.N: VM slots; last-console.log
     Checkouts whose stamps differ (another branch's pyproject.toml) get images of their own: the
     KEEP_IMAGES most recently used are kept, an image in use is never removed."""
 
@@ -650,6 +650,29 @@ class ImageCache:
         self.remove_stale_runs()
 
 
+def take_slot(runs: Path, slots: int) -> int:
+    """One of `slots` VM slots (a lock file each), waiting for one if all are taken: TCG VMs
+    beyond the host's CPUs only slow each other down (and time-bound tests fail)."""
+    runs.mkdir(parents=True, exist_ok=True)
+    fds = [os.open(runs / f"slot.{i}", os.O_RDWR | os.O_CREAT, 0o644) for i in range(slots)]
+    for fd in fds:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue
+        for other in fds:
+            if other != fd:
+                os.close(other)
+        return fd
+    log(f"all {slots} VM slot(s) in use (NETLAB_VM_SLOTS): waiting for one")
+    fd = fds[os.getpid() % slots]
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    for other in fds:
+        if other != fd:
+            os.close(other)
+    return fd
+
+
 def prepare_job(job: Path, *, worktree: bool, command: str, nonce: str, modules: list[str]) -> None:
     """The job disk's content: a clone of the checkout (HEAD; with --worktree its uncommitted
     changes and untracked files too), the command, the nonce, the modules, the init."""
@@ -823,6 +846,10 @@ def main(argv: list[str] | None = None) -> int:
             str(run_dir / "root.qcow2")])
         kvm_usable, mods = host_accel_facts()
         accel = choose_accel(kvm_usable, mods, a.accel)
+        slots = int(os.environ.get("NETLAB_VM_SLOTS") or max(1, (os.cpu_count() or 1) // max(1, a.cpus)))
+        t_wait = time.monotonic()
+        take_slot(cache.runs, slots)
+        waited = time.monotonic() - t_wait
         while True:
             argv = qemu_argv(accel=accel, kernel=str(image_dir / kernel["vmlinuz"]),
                              initrd=str(image_dir / kernel["initrd"]), overlay=str(run_dir / "root.qcow2"),
@@ -838,7 +865,8 @@ def main(argv: list[str] | None = None) -> int:
             break
         boot = f"{out.boot:.1f}s" if out.boot is not None else "-"
         log(f"summary: accel={accel} kernel={kernel['version']} boot={boot} vm={out.total:.1f}s "
-            f"total={time.monotonic() - t_start:.1f}s exit={out.rc}")
+            f"total={time.monotonic() - t_start:.1f}s" + (f" (waited {waited:.0f}s for a slot)" if waited > 1 else "")
+            + f" exit={out.rc}")
         return out.rc
     except Failure as e:
         log(str(e))
