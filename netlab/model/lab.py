@@ -19,6 +19,7 @@ class Backend(StrEnum):
     MACVLAN = "macvlan"
     IPIP = "ipip"
     IPVLAN = "ipvlan"
+    WIREGUARD = "wireguard"
 
 
 class IpvlanMode(StrEnum):
@@ -77,6 +78,16 @@ class IpvlanOptions:
 
 
 @dataclass(frozen=True)
+class WireguardOptions:
+    """flannel's wireguard backend settings (pkg/backend/wireguard): ListenPort,
+    PersistentKeepaliveInterval (0 = off), PSK (netlab generates one for the lab when true)."""
+
+    listen_port: int = 51820
+    persistent_keepalive: int = 0
+    psk: bool = False
+
+
+@dataclass(frozen=True)
 class LabSpec:
     name: str
     backend: Backend
@@ -85,6 +96,7 @@ class LabSpec:
     underlay_mtu: int = 1500
     vxlan: VxlanOptions = VxlanOptions()
     ipvlan: IpvlanOptions = IpvlanOptions()
+    wireguard: WireguardOptions = WireguardOptions()
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from ..kernel.inventory import Mark, owned
 from ..model.lab import LabFile
 from ..core.plan import NetnsPlan, Plan, Role
 from ..kernel import policy as enforce
+from . import wireguard
 
 @dataclass
 class Timings:
@@ -78,6 +79,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
     limits.raise_open_files()
     check_kernel(lab)
     enforce.check_features(lab)
+    wg_implementation = wireguard.check(lab)
     timings.mark("kernel check")
     name = lab.lab.name
     with state.locked(name), Kernel() as kernel:
@@ -100,7 +102,9 @@ def up(lab: LabFile, progress=None) -> UpResult:
         record["pending"] = [ns.name for ns in create]
         state.save(name, record)
         try:
+            wireguard.prepare(kernel, lab, the_plan, wg_implementation)
             _build(kernel, the_plan, create, progress, timings)
+            wireguard.converge(kernel, the_plan, {ns.name for ns in create})
             started = _start_containers(kernel, the_plan, record)
             timings.mark("start containers")
             # policies are not in the namespace fingerprints: every run rewrites them, nothing is rebuilt

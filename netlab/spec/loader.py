@@ -13,7 +13,7 @@ from .crosscheck import cross_check
 from ..errors import InputError, Problem
 from .kubeobjects import load_namespace, load_pod
 from ..model.lab import (KUBEADM_API_VERSIONS, LAB_API_VERSION, Backend, IpvlanMode, IpvlanOptions, LabFile, LabSpec,
-                         Namespace, Networking, NodeSpec, Pod, VxlanOptions)
+                         Namespace, Networking, NodeSpec, Pod, VxlanOptions, WireguardOptions)
 from ..names import MAX_LAB_NAME
 from ..model.yamlsrc import Document, load_documents
 
@@ -184,7 +184,7 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
     name = check.dns_label(meta.get("name", MISSING), "metadata.name", "lab name", max_len=MAX_LAB_NAME)
     check.label = f"Lab({name})" if name else "Lab"
     spec = check.mapping(raw.get("spec", MISSING), "spec", required=True)
-    check.known_keys(spec, "spec", ("backend", "nodes", "scale", "underlay", "vxlan", "ipvlan"))
+    check.known_keys(spec, "spec", ("backend", "nodes", "scale", "underlay", "vxlan", "ipvlan", "wireguard"))
     backend_text = check.string(spec.get("backend", MISSING), "spec.backend") or Backend.VXLAN.value
     try:
         backend = Backend(backend_text)
@@ -207,10 +207,25 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
         check.error("spec.vxlan", f"vxlan options given for backend {backend.value!r}",
                     "remove spec.vxlan or use backend: vxlan")
     ipvlan = _load_ipvlan(spec, check, backend)
+    wireguard = _load_wireguard(spec, check, backend)
     name = name or "invalid"   # keeps checking the rest; the error stops the build
     defaults = LabSpec(name, backend, ())
     return LabSpec(name, backend, tuple(nodes), subnet or defaults.underlay_subnet,
-                   mtu or defaults.underlay_mtu, vxlan, ipvlan)
+                   mtu or defaults.underlay_mtu, vxlan, ipvlan, wireguard)
+
+
+def _load_wireguard(spec: dict, check: DocChecker, backend: Backend) -> WireguardOptions:
+    raw = check.mapping(spec.get("wireguard", MISSING), "spec.wireguard")
+    check.known_keys(raw, "spec.wireguard", ("listenPort", "persistentKeepalive", "psk"))
+    if raw and backend is not Backend.WIREGUARD:
+        check.error("spec.wireguard", f"wireguard options given for backend {backend.value!r}",
+                    "remove spec.wireguard or use backend: wireguard")
+    default = WireguardOptions()
+    port = check.integer(raw.get("listenPort", MISSING), "spec.wireguard.listenPort", 1, 65535)
+    # seconds, as `wg set ... persistent-keepalive` takes them (0 = off, 65535 at most)
+    keepalive = check.integer(raw.get("persistentKeepalive", MISSING), "spec.wireguard.persistentKeepalive", 0, 65535)
+    psk = check.boolean(raw.get("psk", MISSING), "spec.wireguard.psk")
+    return WireguardOptions(port or default.listen_port, keepalive or 0, bool(psk))
 
 
 def _load_ipvlan(spec: dict, check: DocChecker, backend: Backend) -> IpvlanOptions:

@@ -17,7 +17,9 @@ def console() -> Console:
 
 def status_json(record: dict) -> dict:
     """The contract's `status --json` object for one lab (more keys may be added)."""
-    return {
+    from . import wgstatus   # only labs with the wireguard backend read anything
+    wireguard = wgstatus.of_record(record)
+    data = {
         "name": record["name"], "backend": record["backend"], "status": record.get("status", "unknown"),
         "networking": record["networking"], "mtu": record.get("mtu"), "underlay": record.get("underlay"),
         "nodes": [{"name": n["name"], "netns": n["netns"], "podCIDR": n["podCIDR"],
@@ -32,6 +34,10 @@ def status_json(record: dict) -> dict:
                  for p in record.get("pods", [])],
         "policies": record.get("policies", []),   # NetworkPolicies enforced, namespace/name
     }
+    for node in data["nodes"]:
+        if node["name"] in wireguard:
+            node["wireguard"] = wireguard[node["name"]]
+    return data
 
 
 def print_labs(console: Console, records: list[dict]) -> None:
@@ -60,6 +66,8 @@ def print_lab(console: Console, record: dict) -> None:
         nodes.add_row(n["name"], n["netns"] if n["present"] else f"[red]{n['netns']} (missing)[/]",
                       n["underlayIP"], n.get("rack") or "", n["podCIDR"], gateway.split("/")[0], gateway)
     console.print(nodes)
+    if any("wireguard" in n for n in data["nodes"]):
+        print_wireguard(console, data["nodes"])
     pods = Table(title="pods")
     for col in ("pod", "node", "IP", "netns", "containers"):
         pods.add_column(col)
@@ -71,3 +79,25 @@ def print_lab(console: Console, record: dict) -> None:
     console.print(pods)
     if data["policies"]:
         console.print("NetworkPolicies enforced: " + ", ".join(data["policies"]))
+
+
+def print_wireguard(console: Console, nodes: list[dict]) -> None:
+    from .wgstatus import ago
+    table = Table(title="wireguard (wg show flannel-wg dump)")
+    for col in ("node", "implementation", "listen", "peer", "endpoint", "allowed ips", "latest handshake",
+                "received", "sent"):
+        table.add_column(col)
+    for n in nodes:
+        wg = n.get("wireguard")
+        if wg is None:
+            continue
+        impl = wg["implementation"] + (f" (pid {wg['pid']})" if wg.get("pid") else "")
+        if "error" in wg:
+            table.add_row(n["name"], impl, "", f"[red]{wg['error']}[/]", "", "", "", "", "")
+            continue
+        for i, p in enumerate(wg["peers"] or [{}]):
+            table.add_row(n["name"] if i == 0 else "", impl if i == 0 else "", str(wg["listenPort"]) if i == 0 else "",
+                          p.get("node") or (p.get("publicKey", "")[:10] + "…" if p else "-"), p.get("endpoint", ""),
+                          p.get("allowedIPs", ""), ago(p["latestHandshake"]) if p else "",
+                          f"{p['rxBytes']} B" if p else "", f"{p['txBytes']} B" if p else "")
+    console.print(table)

@@ -8,7 +8,7 @@ from types import MappingProxyType
 
 from ...errors import Problem
 from ...model.lab import Backend, LabFile
-from . import hostgw, ipip, ipvlan, macvlan, vxlan
+from . import hostgw, ipip, ipvlan, macvlan, vxlan, wireguard
 from .kind import BackendKind
 
 REGISTRY: MappingProxyType[Backend, BackendKind] = MappingProxyType({kind.name: kind for kind in (
@@ -17,6 +17,7 @@ REGISTRY: MappingProxyType[Backend, BackendKind] = MappingProxyType({kind.name: 
     macvlan.KIND,
     ipip.KIND,
     ipvlan.KIND,
+    wireguard.KIND,
 )})
 KERNEL_OPTIONS = {   # link kind -> (kernel config option, module)
     "veth": ("CONFIG_VETH", "veth"), "bridge": ("CONFIG_BRIDGE", "bridge"),
