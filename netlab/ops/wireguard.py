@@ -86,6 +86,7 @@ def rotate(lab_name: str) -> list[str]:
             seen = {other: next((p for p in wg.dump(nodes.wg(other, ["show", dev, "dump"])).peers
                                  if p.public_key == old), None) for other in netns if other != node}
             others = {other: peer for other, peer in seen.items() if peer is not None}
+            mine = wg.dump(nodes.wg(node, ["show", dev, "dump"])).peers   # read before the switch: it is short
             keys = wg.key_dir(roots[node])
             (keys / "wgkey").replace(keys / "wgkey.old")   # kept until the node has switched
             try:
@@ -97,7 +98,6 @@ def rotate(lab_name: str) -> list[str]:
                       nodes)
             # the new key, and a keepalive to each peer at once: setting persistent-keepalive sends
             # one, which makes the handshake now rather than on the next packet (then back to off)
-            mine = wg.dump(nodes.wg(node, ["show", dev, "dump"])).peers
             nodes.wg(node, ["set", dev, "private-key", wg_backend.KEY_FILE]
                      + [a for p in mine for a in ("peer", p.public_key, "persistent-keepalive", "1")])
             (keys / "wgkey.old").unlink()
