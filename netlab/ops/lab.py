@@ -50,8 +50,9 @@ def make_plan(lab: LabFile) -> Plan:
     return plan.build(lab, ipam.allocate(lab))
 
 
-def check_kernel(lab: LabFile) -> None:
-    """Fail before anything is built when the kernel lacks a link kind the lab needs.
+def check_kernel(lab: LabFile) -> "wireguard.Implementation | None":
+    """Fail before anything is built when the kernel lacks a link kind the lab needs (and, for
+    the wireguard backend, say which implementation will run, or that neither can).
 
     A kind whose module is on disk but not loaded is refused, never tried: trying would make
     the kernel load the module, and netlab changes nothing outside its own namespaces."""
@@ -69,6 +70,7 @@ def check_kernel(lab: LabFile) -> None:
             f"this kernel cannot create {', '.join(backends.kernel_option(k) for k in missing)} links, "
             f"which backend {lab.lab.backend.value!r} needs (the option is off or the module is missing); "
             "nothing was created — choose another backend, or load the module (modprobe) and retry")
+    return wireguard.check(lab)
 
 
 def up(lab: LabFile, progress=None) -> UpResult:
@@ -77,9 +79,8 @@ def up(lab: LabFile, progress=None) -> UpResult:
     timings.mark("plan")
     require_privileges("up")
     limits.raise_open_files()
-    check_kernel(lab)
+    wg_implementation = check_kernel(lab)
     enforce.check_features(lab)
-    wg_implementation = wireguard.check(lab)
     timings.mark("kernel check")
     name = lab.lab.name
     with state.locked(name), Kernel() as kernel:
