@@ -223,6 +223,18 @@ def dump(text: str) -> DeviceState:
     return DeviceState(head[1], int(head[2]), peers)
 
 
+def has_device(handle, name: str) -> bool:
+    """Whether the namespace of `handle` (netlab.kernel.apply.Handle) holds link `name` now."""
+    try:
+        handle.nl.link(name=name)
+    except NetlinkError as err:
+        if err.code != errno.ENODEV:
+            raise
+        handle.ifindex.pop(name, None)
+        return False
+    return True
+
+
 def implementation_of(lab: str, node: str, netns_name: str) -> tuple[Implementation, int | None]:
     """Which implementation carries the node's device now: a live wireguard-go of the node, or the kernel."""
     found = daemons.running(lab, node, netns_name, DAEMON)

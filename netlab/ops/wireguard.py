@@ -59,7 +59,13 @@ def converge(kernel: Kernel, the_plan: Plan, built: set[str]) -> None:
         return
     for ns in the_plan.namespaces:
         if ns.role is Role.NODE and ns.name not in built:
+            if not wg.has_device(kernel.attach(ns.name), wg_backend.DEVICE):
+                # its wireguard-go was stopped or killed (the TUN device went with it): make it again
+                kernel.apply(ns.name, [s for s in ns.steps if getattr(s, "dev", getattr(s, "name", None))
+                                       == wg_backend.DEVICE])
+                continue
             nodes.converge_peers(ns.subject, wg_backend.DEVICE, [s for s in ns.steps if isinstance(s, WgPeer)])
+
 
 
 def rotate(lab_name: str) -> list[str]:

@@ -155,9 +155,17 @@ def test_status_shows_implementation_handshakes_and_counters(lab_file):
 
 
 @pytest.mark.skipif(IMPL is not wg.Implementation.USERSPACE, reason="wireguard-go runs only without kernel WireGuard")
-def test_wireguard_go_is_owned_like_a_container_and_found_without_state(lab_file):
+def test_wireguard_go_is_owned_like_a_container_remade_by_up_and_found_without_state(lab_file):
     name = lab_name("wggo")
     netlab("up", lab_file(two_node_lab(name, "wireguard"), name), check=True)
+    daemons = [pid for pid in lab_processes(name) if "wireguard-go" in Path(f"/proc/{pid}/cmdline").read_text()]
+    assert len(daemons) == 2
+    os.kill(daemons[0], signal.SIGKILL)      # its TUN device goes with it: `up` makes both again
+    while procs.start_time(daemons[0]) is not None and not procs.is_zombie(daemons[0]):
+        time.sleep(0.05)
+    netlab("up", lab_file(two_node_lab(name, "wireguard"), name), check=True)
+    p = pods(name)
+    assert ping_ok(p["a"]["netns"], p["b"]["ip"]) and ping_ok(p["b"]["netns"], p["a"]["ip"])
     daemons = [pid for pid in lab_processes(name) if "wireguard-go" in Path(f"/proc/{pid}/cmdline").read_text()]
     assert len(daemons) == 2
     state.state_path(name).unlink()
