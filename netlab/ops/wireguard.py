@@ -67,7 +67,6 @@ def converge(kernel: Kernel, the_plan: Plan, built: set[str]) -> None:
             nodes.converge_peers(ns.subject, wg_backend.DEVICE, [s for s in ns.steps if isinstance(s, WgPeer)])
 
 
-
 def rotate(lab_name: str) -> list[str]:
     """New key pairs for every node of a running lab, one node at a time, without a failed handshake.
     Everything comes from the running devices (`wg show dump`), not from the lab file:
@@ -85,6 +84,7 @@ def rotate(lab_name: str) -> list[str]:
             raise NetlabError(f"lab {lab_name!r} runs backend {record.get('backend')!r}: only wireguard has keys")
         netns = {n["name"]: n["netns"] for n in record.get("nodes", [])}
         roots = {n: nodefs.prepare(nodefs.node_root(state.lab_dir(lab_name), n)) for n in netns}
+        # only `wg` runs here, the same for both implementations: no device is made
         nodes = wg.Nodes(lab_name, wg.Implementation.KERNEL, roots, netns, state.lab_dir(lab_name) / "logs")
         dev = wg_backend.DEVICE
         for node in netns:
