@@ -24,6 +24,7 @@ COMMANDS = {
     "apply": "policy:apply", "policy": "policy:policy",
     "bench": "bench:bench",
     "rotate-keys": "wireguard:rotate_keys",
+    "impair": "impair:impair",
 }
 
 

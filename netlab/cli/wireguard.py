@@ -15,6 +15,6 @@ def rotate_keys(lab_name):
     require_privileges("rotate-keys")
     record = targets.load_lab(lab_name)
     started = time.perf_counter()
-    rotated = wireguard.rotate(record["name"])
-    click.echo(f"lab {record['name']}: new keys on {len(rotated)} nodes ({', '.join(rotated)}) "
+    rotated = wireguard.rotate(record.name)
+    click.echo(f"lab {record.name}: new keys on {len(rotated)} nodes ({', '.join(rotated)}) "
                f"in {time.perf_counter() - started:.2f}s")

@@ -14,12 +14,12 @@ from ..errors import NetlabError
 from ..kernel import nodefs
 from ..kernel import wireguard as wg
 from ..kernel.apply import Kernel, probe_link_kinds
-from ..model.lab import Backend, LabFile
+from ..model.lab import LabFile
 from . import state
 
 
 def uses_wireguard(lab: LabFile) -> bool:
-    return backends.of(lab).name is Backend.WIREGUARD
+    return backends.of(lab) is wg_backend.KIND
 
 
 def check(lab: LabFile) -> wg.Implementation | None:
@@ -44,7 +44,7 @@ def prepare(kernel: Kernel, lab: LabFile, the_plan: Plan, implementation: wg.Imp
     if implementation is None:
         return
     nodes = nodes_of(lab, the_plan, implementation)
-    wg.ensure_keys(nodes.roots, lab.lab.wireguard.psk)
+    wg.ensure_keys(nodes.roots, lab.lab.options.psk)
     kernel.wireguard = nodes
     gone = state.lab_dir(lab.lab.name) / "nodes"
     for root in gone.iterdir():   # keys of nodes no longer in the lab go with them
@@ -80,9 +80,9 @@ def rotate(lab_name: str) -> list[str]:
         record = state.load(lab_name)
         if record is None:
             raise NetlabError(f"no lab named {lab_name!r} is up (see `netlab status`)")
-        if record.get("backend") != Backend.WIREGUARD.value:
-            raise NetlabError(f"lab {lab_name!r} runs backend {record.get('backend')!r}: only wireguard has keys")
-        netns = {n["name"]: n["netns"] for n in record.get("nodes", [])}
+        if record.backend != wg_backend.KIND.name:
+            raise NetlabError(f"lab {lab_name!r} runs backend {record.backend!r}: only wireguard has keys")
+        netns = {n.name: n.netns for n in record.nodes}
         roots = {n: nodefs.prepare(nodefs.node_root(state.lab_dir(lab_name), n)) for n in netns}
         # only `wg` runs here, the same for both implementations: no device is made
         nodes = wg.Nodes(lab_name, wg.Implementation.KERNEL, roots, netns, state.lab_dir(lab_name) / "logs")

@@ -8,16 +8,16 @@ import time
 from ..core.backends import wireguard as wg_backend
 from ..kernel import daemons, nodefs
 from ..kernel import wireguard as wg
-from ..model.lab import Backend
 from ..ops import state
+from ..ops.record import LabRecord
 
 
-def of_record(record: dict) -> dict[str, dict]:
+def of_record(record: LabRecord) -> dict[str, dict]:
     """node -> its WireGuard state; empty for other backends, or without root (`wg` needs it)."""
-    if record.get("backend") != Backend.WIREGUARD.value or os.geteuid() != 0:
+    if record.backend != wg_backend.KIND.name or os.geteuid() != 0:
         return {}
-    lab = record["name"]
-    roots = {n["name"]: nodefs.node_root(state.lab_dir(lab), n["name"]) for n in record.get("nodes", [])}
+    lab = record.name
+    roots = {n.name: nodefs.node_root(state.lab_dir(lab), n.name) for n in record.nodes}
     names = {}
     for node, root in roots.items():
         try:
@@ -25,8 +25,8 @@ def of_record(record: dict) -> dict[str, dict]:
         except OSError:
             continue
     out: dict[str, dict] = {}
-    for n in record.get("nodes", []):
-        node, netns = n["name"], n["netns"]
+    for n in record.nodes:
+        node, netns = n.name, n.netns
         if not os.path.exists(os.path.join("/run/netns", netns)):
             continue
         implementation, pid = wg.implementation_of(lab, node, netns)

@@ -23,6 +23,7 @@ from netlab.kernel import procs
 from netlab.kernel import wireguard as wg
 from netlab.kernel.apply import probe_link_kinds
 from netlab.ops import state
+from netlab.ops.record import PodRecord
 from tests.support.kernel import lab_namespaces, lab_processes, netlab
 from tests.support.labs import lab_name, lab_yaml, pod_yaml
 
@@ -62,8 +63,8 @@ def lab_file(tmp_path):
         netlab("down", "--name", name)
 
 
-def pods(name: str) -> dict[str, dict]:
-    return {p["name"]: p for p in state.load(name)["pods"]}
+def pods(name: str) -> dict[str, PodRecord]:
+    return {p.name: p for p in state.load(name).pods}
 
 
 def send_marker(src_netns: str, dst_ip: str) -> None:
@@ -103,11 +104,11 @@ def test_pod_traffic_between_nodes_crosses_the_underlay_only_as_udp_51820(lab_fi
     name = lab_name("wg")
     netlab("up", lab_file(two_node_lab(name, "wireguard"), name), check=True)
     p = pods(name)
-    assert ping_ok(p["a"]["netns"], p["b"]["ip"])     # handshake done before the capture
+    assert ping_ok(p["a"].netns, p["b"].ip)     # handshake done before the capture
 
     def traffic():
-        send_marker(p["a"]["netns"], p["b"]["ip"])
-        assert ping_ok(p["a"]["netns"], p["b"]["ip"])
+        send_marker(p["a"].netns, p["b"].ip)
+        assert ping_ok(p["a"].netns, p["b"].ip)
     raw, summary = capture_while(f"{name}.vpc", traffic)
     ip_lines = [line for line in summary.splitlines() if " IP " in line]   # IPv6 link-local chatter aside
     assert ip_lines, summary
@@ -115,7 +116,7 @@ def test_pod_traffic_between_nodes_crosses_the_underlay_only_as_udp_51820(lab_fi
     assert all(underlay.search(line) for line in ip_lines), summary
     assert MARKER not in raw
     # same-node traffic never reaches the underlay at all (nor is it encrypted)
-    raw_same, summary_same = capture_while(f"{name}.vpc", lambda: send_marker(p["a"]["netns"], p["c"]["ip"]))
+    raw_same, summary_same = capture_while(f"{name}.vpc", lambda: send_marker(p["a"].netns, p["c"].ip))
     assert MARKER not in raw_same and " IP " not in summary_same
 
 
@@ -125,7 +126,7 @@ def test_the_same_capture_on_a_vxlan_lab_finds_the_marker(lab_file):
     name = lab_name("wgvx")
     netlab("up", lab_file(two_node_lab(name, "vxlan"), name), check=True)
     p = pods(name)
-    raw, summary = capture_while(f"{name}.vpc", lambda: send_marker(p["a"]["netns"], p["b"]["ip"]))
+    raw, summary = capture_while(f"{name}.vpc", lambda: send_marker(p["a"].netns, p["b"].ip))
     assert MARKER in raw
     assert ".8472" in summary
 
@@ -135,7 +136,7 @@ def test_status_shows_implementation_handshakes_and_counters(lab_file):
     name = lab_name("wgst")
     netlab("up", lab_file(two_node_lab(name, "wireguard"), name), check=True)
     p = pods(name)
-    assert ping_ok(p["a"]["netns"], p["b"]["ip"])
+    assert ping_ok(p["a"].netns, p["b"].ip)
     nodes = json.loads(netlab("status", "--name", name, "--json", check=True).stdout)["nodes"]
     for node in nodes:
         entry = node["wireguard"]
@@ -165,7 +166,7 @@ def test_wireguard_go_is_owned_like_a_container_remade_by_up_and_found_without_s
         time.sleep(0.05)
     netlab("up", lab_file(two_node_lab(name, "wireguard"), name), check=True)
     p = pods(name)
-    assert ping_ok(p["a"]["netns"], p["b"]["ip"]) and ping_ok(p["b"]["netns"], p["a"]["ip"])
+    assert ping_ok(p["a"].netns, p["b"].ip) and ping_ok(p["b"].netns, p["a"].ip)
     daemons = [pid for pid in lab_processes(name) if "wireguard-go" in Path(f"/proc/{pid}/cmdline").read_text()]
     assert len(daemons) == 2
     state.state_path(name).unlink()
@@ -178,19 +179,19 @@ def test_nodes_coming_and_going_add_and_remove_peers_without_rebuilding_the_othe
     name = lab_name("wgnd")
     pods3 = pod_yaml("a", "node-1") + pod_yaml("b", "node-2") + pod_yaml("d", "node-3")
     netlab("up", lab_file(two_node_lab(name, "wireguard"), name), check=True)
-    before = {p["name"]: [c["pid"] for c in p["containers"]] for p in state.load(name)["pods"]}
+    before = {p.name: [c.pid for c in p.containers] for p in state.load(name).pods}
     daemons_before = sorted(lab_processes(name))
     grown = netlab("up", lab_file(lab_yaml(name, backend="wireguard", nodes=3, pods=pods3 + pod_yaml("c", "node-1")),
                                   name), check=True)
     assert "1 namespaces created" not in grown.stdout   # node-3 and pod d: two
-    after = {p["name"]: [c["pid"] for c in p["containers"]] for p in state.load(name)["pods"]}
+    after = {p.name: [c.pid for c in p.containers] for p in state.load(name).pods}
     assert all(after[k] == v for k, v in before.items())
     assert set(daemons_before) <= set(lab_processes(name))
     peers = wg.dump(netlab("exec", "--name", name, "node-1", "--", "wg", "show", "flannel-wg", "dump",
                            check=True).stdout).peers
     assert sorted(p.allowed_ips for p in peers) == ["172.16.1.0/24", "172.16.2.0/24"]
     p = pods(name)
-    assert ping_ok(p["a"]["netns"], p["d"]["ip"]) and ping_ok(p["d"]["netns"], p["b"]["ip"])
+    assert ping_ok(p["a"].netns, p["d"].ip) and ping_ok(p["d"].netns, p["b"].ip)
     netlab("up", lab_file(two_node_lab(name, "wireguard"), name), check=True)
     peers = wg.dump(netlab("exec", "--name", name, "node-1", "--", "wg", "show", "flannel-wg", "dump",
                            check=True).stdout).peers
@@ -204,10 +205,10 @@ def test_rotate_keys_changes_every_key_and_loses_at_most_a_ping_per_node(lab_fil
     netlab("up", lab_file(two_node_lab(name, "wireguard", extra_spec="  wireguard: {psk: true}\n"), name),
            check=True)
     p = pods(name)
-    assert ping_ok(p["a"]["netns"], p["b"]["ip"])
+    assert ping_ok(p["a"].netns, p["b"].ip)
     keys = {n["name"]: n["wireguard"]["publicKey"]
             for n in json.loads(netlab("status", "--name", name, "--json", check=True).stdout)["nodes"]}
-    ping = procs.popen_in(p["a"]["netns"], ["ping", "-n", "-c", "25", "-i", "0.2", p["b"]["ip"]],
+    ping = procs.popen_in(p["a"].netns, ["ping", "-n", "-c", "25", "-i", "0.2", p["b"].ip],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     first = ping.stdout.readline() + ping.stdout.readline()   # the header and the first reply: traffic flows
     assert "bytes from" in first
@@ -220,7 +221,7 @@ def test_rotate_keys_changes_every_key_and_loses_at_most_a_ping_per_node(lab_fil
         assert n["wireguard"]["publicKey"] != keys[n["name"]]
         (peer,) = n["wireguard"]["peers"]
         assert peer["publicKey"] == next(o["wireguard"]["publicKey"] for o in nodes if o is not n)
-    assert ping_ok(p["b"]["netns"], p["a"]["ip"])
+    assert ping_ok(p["b"].netns, p["a"].ip)
 
 
 @pytest.mark.skipif(IMPL is not wg.Implementation.USERSPACE, reason="the kernel has WireGuard here")
