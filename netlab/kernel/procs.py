@@ -92,7 +92,7 @@ def stop(records: list[ProcRecord], lab: str, grace: float = 2.0) -> None:
     deadline = time.monotonic() + grace
     while live and time.monotonic() < deadline:
         _reap(pids)
-        live = [rec for rec in live if alive(rec) and not _zombie(rec.pid)]
+        live = [rec for rec in live if alive(rec) and not is_zombie(rec.pid)]
         if live:
             time.sleep(0.02)
     for rec in live:
@@ -112,7 +112,7 @@ def _signal(rec: ProcRecord, sig: int) -> None:
         pass
 
 
-def _zombie(pid: int) -> bool:
+def is_zombie(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             raw = f.read()

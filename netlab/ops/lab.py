@@ -24,6 +24,7 @@ from ..kernel.inventory import Mark, owned
 from ..model.lab import LabFile
 from ..core.plan import NetnsPlan, Plan, Role
 from ..kernel import policy as enforce
+from . import wireguard
 
 @dataclass
 class Timings:
@@ -50,8 +51,9 @@ def make_plan(lab: LabFile) -> Plan:
     return plan.build(lab, ipam.allocate(lab))
 
 
-def check_kernel(lab: LabFile) -> None:
-    """Fail before anything is built when the kernel lacks a link kind the lab needs.
+def check_kernel(lab: LabFile) -> "wireguard.Implementation | None":
+    """Fail before anything is built when the kernel lacks a link kind the lab needs (and, for
+    the wireguard backend, say which implementation will run, or that neither can).
 
     A kind whose module is on disk but not loaded is refused, never tried: trying would make
     the kernel load the module, and netlab changes nothing outside its own namespaces."""
@@ -69,6 +71,7 @@ def check_kernel(lab: LabFile) -> None:
             f"this kernel cannot create {', '.join(backends.kernel_option(k) for k in missing)} links, "
             f"which backend {lab.lab.backend.value!r} needs (the option is off or the module is missing); "
             "nothing was created — choose another backend, or load the module (modprobe) and retry")
+    return wireguard.check(lab)
 
 
 def up(lab: LabFile, progress=None) -> UpResult:
@@ -77,7 +80,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
     timings.mark("plan")
     require_privileges("up")
     limits.raise_open_files()
-    check_kernel(lab)
+    wg_implementation = check_kernel(lab)
     enforce.check_features(lab)
     impair.preflight(lab)
     timings.mark("kernel check")
@@ -103,7 +106,9 @@ def up(lab: LabFile, progress=None) -> UpResult:
         state.save(name, record)
         running: dict[str, PodRecord] = {}   # pods whose containers changed, filled in as they start
         try:
+            wireguard.prepare(kernel, lab, the_plan, wg_implementation)
             _build(kernel, the_plan, create, progress, timings)
+            wireguard.converge(kernel, the_plan, {ns.name for ns in create})
             started = _start_containers(kernel, the_plan, record, running)
             record = record.with_pods(running)
             timings.mark("start containers")

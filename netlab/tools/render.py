@@ -24,7 +24,9 @@ def _sorted(mapping: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 def status_json(record: LabRecord) -> dict:
     """The contract's `status --json` object for one lab (more keys may be added)."""
-    return {
+    from . import wgstatus   # only labs with the wireguard backend read anything
+    wireguard = wgstatus.of_record(record)
+    data = {
         "name": record.name, "backend": record.backend,
         "status": "unknown" if record.status is None else record.status,
         "networking": _sorted(record.networking.to_json()), "mtu": record.mtu,
@@ -41,6 +43,10 @@ def status_json(record: LabRecord) -> dict:
         "policies": list(record.policies),   # NetworkPolicies enforced, namespace/name
         "impairments": [i.to_json() for i in record.impairments],   # tc netem/tbf on lab interfaces
     }
+    for node in data["nodes"]:
+        if node["name"] in wireguard:
+            node["wireguard"] = wireguard[node["name"]]
+    return data
 
 
 def print_labs(console: Console, records: list[LabRecord]) -> None:
@@ -69,6 +75,8 @@ def print_lab(console: Console, record: LabRecord) -> None:
         nodes.add_row(n["name"], n["netns"] if n["present"] else f"[red]{n['netns']} (missing)[/]",
                       n["underlayIP"], n.get("rack") or "", n["podCIDR"], gateway.split("/")[0], gateway)
     console.print(nodes)
+    if any("wireguard" in n for n in data["nodes"]):
+        print_wireguard(console, data["nodes"])
     pods = Table(title="pods")
     for col in ("pod", "node", "IP", "netns", "containers"):
         pods.add_column(col)
@@ -88,3 +96,25 @@ def print_lab(console: Console, record: LabRecord) -> None:
             table.add_row(e.get("target", ""), e["netns"], e["interface"], e.get("delay", ""), e.get("jitter", ""),
                           e.get("loss", ""), e.get("rate", ""), "lab file" if e.get("source") == "file" else "netlab impair")
         console.print(table)
+
+
+def print_wireguard(console: Console, nodes: list[dict]) -> None:
+    from .wgstatus import ago
+    table = Table(title="wireguard (wg show flannel-wg dump)")
+    for col in ("node", "implementation", "listen", "peer", "endpoint", "allowed ips", "latest handshake",
+                "received", "sent"):
+        table.add_column(col)
+    for n in nodes:
+        wg = n.get("wireguard")
+        if wg is None:
+            continue
+        impl = wg["implementation"] + (f" (pid {wg['pid']})" if wg.get("pid") else "")
+        if "error" in wg:
+            table.add_row(n["name"], impl, "", f"[red]{wg['error']}[/]", "", "", "", "", "")
+            continue
+        for i, p in enumerate(wg["peers"] or [{}]):
+            table.add_row(n["name"] if i == 0 else "", impl if i == 0 else "", str(wg["listenPort"]) if i == 0 else "",
+                          p.get("node") or (p.get("publicKey", "")[:10] + "…" if p else "-"), p.get("endpoint", ""),
+                          p.get("allowedIPs", ""), ago(p["latestHandshake"]) if p else "",
+                          f"{p['rxBytes']} B" if p else "", f"{p['txBytes']} B" if p else "")
+    console.print(table)

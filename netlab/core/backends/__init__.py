@@ -10,7 +10,7 @@ from types import MappingProxyType
 
 from ...errors import Problem
 from ...model.lab import LabFile
-from . import hostgw, ipip, ipvlan, macvlan, vxlan
+from . import hostgw, ipip, ipvlan, macvlan, vxlan, wireguard
 from .kind import BackendKind, Options
 
 KINDS: tuple[BackendKind, ...] = (
@@ -19,6 +19,7 @@ KINDS: tuple[BackendKind, ...] = (
     macvlan.KIND,
     ipip.KIND,
     ipvlan.KIND,
+    wireguard.KIND,
 )
 
 # spec.backend's values, e.g. Backend.HOST_GW == "host-gw"; what LabSpec.backend holds
