@@ -18,7 +18,6 @@ import os
 import socket
 import struct
 from dataclasses import dataclass
-from ipaddress import IPv4Address
 
 from . import netns
 
@@ -43,9 +42,9 @@ class Drop:
     """One packet a policy dropped: its 5-tuple and the rule's log prefix."""
 
     protocol: int
-    src: IPv4Address
+    src: str        # dotted quad, as socket.getsockname() gives it
     sport: int
-    dst: IPv4Address
+    dst: str
     dport: int
     prefix: str
 
@@ -166,4 +165,4 @@ def _packet(attrs: bytes) -> Drop | None:
     if len(payload) < header + 4:
         return None
     sport, dport = struct.unpack_from(">HH", payload, header)
-    return Drop(protocol, IPv4Address(payload[12:16]), sport, IPv4Address(payload[16:20]), dport, prefix)
+    return Drop(protocol, socket.inet_ntoa(payload[12:16]), sport, socket.inet_ntoa(payload[16:20]), dport, prefix)

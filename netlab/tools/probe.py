@@ -146,7 +146,7 @@ def wait_for_listeners(record: dict, checks: list[Check], limit: float = LISTEN_
     try:
         while True:
             for ns_name in list(wanted):
-                wanted[ns_name] -= _bound(switch, ns_name)
+                wanted[ns_name] -= _bound(switch, ns_name, wanted[ns_name])
                 if not wanted[ns_name]:
                     del wanted[ns_name]
             if not wanted or time.monotonic() >= deadline:
@@ -157,8 +157,8 @@ def wait_for_listeners(record: dict, checks: list[Check], limit: float = LISTEN_
     return sorted(f"{ns_name} {port}/{proto.value}" for ns_name, ports in wanted.items() for port, proto in ports)
 
 
-def _bound(switch: netns.Switcher, ns_name: str) -> set[tuple[int, Protocol]]:
-    """Listening TCP and bound UDP ports in a namespace, read from /proc while inside it."""
+def _bound(switch: netns.Switcher, ns_name: str, want: set[tuple[int, Protocol]]) -> set[tuple[int, Protocol]]:
+    """Which of `want` listen (TCP) or are bound (UDP) in a namespace, asked from inside it."""
     try:
         fd = netns.open_ns(ns_name)
     except FileNotFoundError:
@@ -166,14 +166,12 @@ def _bound(switch: netns.Switcher, ns_name: str) -> set[tuple[int, Protocol]]:
     found: set[tuple[int, Protocol]] = set()
     try:
         with switch.inside(fd):
-            for table, proto, state in (("tcp", Protocol.TCP, netns.TCP_LISTEN),
-                                        ("tcp6", Protocol.TCP, netns.TCP_LISTEN),
-                                        ("udp", Protocol.UDP, netns.UDP_UNCONNECTED),
-                                        ("udp6", Protocol.UDP, netns.UDP_UNCONNECTED)):
-                found |= {(port, proto) for port in netns.bound_ports("/proc/thread-self/net", table, state)}
+            for proto, number in ((Protocol.TCP, socket.IPPROTO_TCP), (Protocol.UDP, socket.IPPROTO_UDP)):
+                if any(p is proto for _, p in want):
+                    found |= {(port, proto) for port in netns.listening_ports(number)}
     finally:
         os.close(fd)
-    return found
+    return found & want
 
 
 # -- probing --------------------------------------------------------------------------------
@@ -185,7 +183,7 @@ class _Attempt:
     tries: int = 0
     not_before: float = 0.0
     sock: socket.socket | None = None
-    key: tuple | None = None        # (protocol, src ip, sport, dst ip, dport) of this try
+    key: tuple | None = None        # (protocol, src ip, sport, dst ip, dport) of this try, as the drop log has it
     deadline: float = 0.0
     resend: float = field(default=float("inf"))
 
@@ -358,10 +356,9 @@ def _open(sources: _Sources, attempt: _Attempt, timeout: float) -> Outcome | Non
         if code not in (0, errno.EINPROGRESS):
             sock.close()
             return _error_outcome(code)
-    sport = sock.getsockname()[1]
+    local, sport = sock.getsockname()
     attempt.sock = sock
-    attempt.key = (socket.IPPROTO_UDP if udp else socket.IPPROTO_TCP, attempt.src.ip, sport,
-                   attempt.dst.ip, attempt.check.port)
+    attempt.key = (socket.IPPROTO_UDP if udp else socket.IPPROTO_TCP, local, sport, address[0], address[1])
     return None
 
 
