@@ -50,7 +50,7 @@ from ..model.lab import Protocol
 
 DEFAULT_PORT = 80
 UDP_RESEND = 0.2            # a lost datagram must not read as a policy drop
-LISTEN_WAIT = 3.0           # containers started by `up` may still be binding their ports
+LISTEN_WAIT = 15.0          # containers started by `up` may still be binding their ports (100s, on a busy machine)
 FD_RESERVE = 64             # descriptors left for everything else this process opens
 IN_FLIGHT = 512             # attempts open at once across the lab
 NEIGHBOURS_PER_GROUP = 400  # neighbour entries a group of same-node pairs may teach the kernel

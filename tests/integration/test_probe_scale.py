@@ -30,18 +30,20 @@ def scale_lab(name: str, policies: str = "") -> str:
     return scale_lab_yaml(name, NODES, PODS_PER_NODE, ports=(80,), documents=policies)
 
 
-def probed(name: str) -> dict[tuple[str, str], bool]:
-    out = json.loads(netlab("probe", "--name", name, "--port", "80", "--json", check=True, timeout=300).stdout)
+def probed(name: str) -> tuple[dict[tuple[str, str], bool], str]:
+    """The matrix `netlab probe --json` reports, and its stderr (the summary: why, when wrong)."""
+    proc = netlab("probe", "--name", name, "--port", "80", "--json", check=True, timeout=300)
+    out = json.loads(proc.stdout)
     assert len(out["results"]) == PAIRS
-    return {(r["from"], r["to"]): r["allowed"] for r in out["results"]}
+    return {(r["from"], r["to"]): r["allowed"] for r in out["results"]}, proc.stderr
 
 
 def test_probe_right_after_up_without_policy_allows_all_9900_pairs(make_lab):
     name = lab_name("ps")
     make_lab(scale_lab(name))
-    seen = probed(name)
+    seen, summary = probed(name)
     blocked = sorted(pair for pair, allowed in seen.items() if not allowed)
-    assert not blocked, f"{len(blocked)} of {PAIRS} pairs reported blocked with no policy: {blocked[:10]}"
+    assert not blocked, f"{len(blocked)} of {PAIRS} pairs reported blocked with no policy: {blocked[:10]}\n{summary}"
 
 
 def test_probe_right_after_up_with_half_denied_equals_the_oracle(make_lab):
@@ -50,8 +52,8 @@ def test_probe_right_after_up_with_half_denied_equals_the_oracle(make_lab):
     labfile, _, _ = make_lab(scale_lab(name, split_policies(LOW)))
     expected = truth_table(labfile, ipam.allocate(labfile).pod_ips, 80, Protocol.TCP)
     assert sum(not allowed for allowed in expected.values()) == 5000
-    seen = probed(name)
+    seen, summary = probed(name)
     wrong = sorted(pair for pair in expected if seen[pair] != expected[pair])
     assert not wrong, (f"{len(wrong)} of {PAIRS} pairs differ from the oracle, e.g. "
                        + ", ".join(f"{s}->{d} expected {'allowed' if expected[(s, d)] else 'denied'}"
-                                   for s, d in wrong[:10]))
+                                   for s, d in wrong[:10]) + "\n" + summary)
