@@ -8,30 +8,35 @@ when a reply comes back (the built-in responder answers every datagram).
 Exact, not just fast: a burst of thousands of SYNs over cold neighbour caches loses
 packets, and silence alone cannot tell a loss from a NetworkPolicy drop. So:
 
-1. Paced: attempts go in rounds of offset k (pod i tries pod i+k), at most IN_FLIGHT open
-   at once, so each pod is the destination of about IN_FLIGHT / pods attempts at a time,
-   far under its listen backlog (128), and the source of as many.
+1. Paced around the neighbour table. The main loss is ARP, not TCP: the kernel keeps one
+   neighbour table for every namespace of the machine, holding at most gc_thresh3 (1024
+   by default, a host sysctl netlab does not touch) dynamic entries; a packet whose next
+   hop needs a new entry while it is full is dropped (/proc/net/stat/arp_cache counts
+   table_fulls), and the kernel reclaims only entries unreferenced and older than 5 s —
+   a REACHABLE entry stays referenced for 15-45 s. A 10 × 10 lab needs ~1,200 entries at
+   once (each pod: its gateway and its 9 same-node peers). So cross-node pairs go first
+   (they need few entries: each pod's gateway, each node's pods), then same-node pairs in
+   groups that teach the kernel at most NEIGHBOURS_PER_GROUP entries; after each group the
+   dynamic pod-to-pod entries it made are deleted (kernel/neighbours.py, as `ip neigh del`
+   would; permanent entries are never touched). Within a group, tries go in rounds of
+   offset k (pod i tries pod i+k), at most IN_FLIGHT open at once: each pod is the
+   destination of a few at a time, far under its listen backlog (128).
 2. Denied only on the kernel's word: every policy drop rule logs the packet to NFLOG group
    100 (core/policy/nft.py); the prober listens there in each node namespace
    (kernel/droplog.py) and an attempt whose packet (same addresses and ports) is logged is
    DENIED at once, without waiting for its timeout.
 3. Silence without such a log is a loss, not a verdict: the attempt is tried again, with a
-   new socket, after each of RETRY_PAUSES. The main cause of loss is the neighbour (ARP)
-   table: it is one table for every namespace of the machine, holding at most gc_thresh3
-   (1024 by default, a host sysctl netlab does not touch) dynamic entries, and a packet
-   whose next hop needs a new entry while it is full is dropped (/proc/net/stat/arp_cache
-   counts table_fulls). The kernel reclaims only entries that are unreferenced and older
-   than 5 s, and a REACHABLE entry holds a reference for its 15-45 s: a 10 × 10 lab needs
-   ~1,200 entries at once (each pod: its gateway and its 9 same-node peers; each node:
-   its pods and the other nodes), so the retries wait long enough for entries to go
-   STALE. Only an attempt silent on every try is reported TIMEOUT ("no answer").
+   new socket, after each of RETRY_PAUSES (the later ones long enough for REACHABLE
+   entries elsewhere to go STALE and be reclaimed); so is EHOSTUNREACH, a neighbour that
+   did not resolve. Only an attempt silent on every try is reported TIMEOUT ("no answer").
 4. Before calling silence, the socket itself is asked: TCP_INFO says ESTABLISHED (or
    CLOSE_WAIT) when the handshake completed while the loop was busy elsewhere.
 
-An RST or ICMP unreachable is REFUSED/UNREACHABLE at once (reachable, nothing listening /
-no route): the kernel answered. With the drop log unavailable (a second probe holds the
-group, or a kernel without NFLOG) a policy drop is silence on every try: still reported
-not allowed, after the retries.
+An RST or ICMP port unreachable is REFUSED at once (reachable, nothing listening): the
+kernel answered. With the drop log unavailable (a second probe holds the group, or a
+kernel without NFLOG) a policy drop is silence on every try: still reported not allowed,
+after the retries (about a minute). Listening ports are checked first with sock_diag
+(wait_for_listeners), so a server still starting is not reported as refused.
 """
 from __future__ import annotations
 
