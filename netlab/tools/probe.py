@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Address, ip_address
 
-from ..kernel import droplog, limits, neighbours, netns
+from ..kernel import droplog, kernelmods, limits, neighbours, netns
 from ..model.lab import Protocol
 
 DEFAULT_PORT = 80
@@ -163,7 +163,9 @@ def wait_for_listeners(record: dict, checks: list[Check], limit: float = LISTEN_
 
 
 def _bound(switch: netns.Switcher, ns_name: str, want: set[tuple[int, Protocol]]) -> set[tuple[int, Protocol]]:
-    """Which of `want` listen (TCP) or are bound (UDP) in a namespace, asked from inside it."""
+    """Which of `want` listen (TCP) or are bound (UDP) in a namespace, asked from inside it:
+    with sock_diag where its modules are in the kernel (it walks only the listening table),
+    else from /proc/net (every socket of the machine); never making the kernel load one."""
     try:
         fd = netns.open_ns(ns_name)
     except FileNotFoundError:
@@ -171,12 +173,24 @@ def _bound(switch: netns.Switcher, ns_name: str, want: set[tuple[int, Protocol]]
     found: set[tuple[int, Protocol]] = set()
     try:
         with switch.inside(fd):
-            for proto, number in ((Protocol.TCP, socket.IPPROTO_TCP), (Protocol.UDP, socket.IPPROTO_UDP)):
-                if any(p is proto for _, p in want):
+            for proto, number, tables, state in ((Protocol.TCP, socket.IPPROTO_TCP, ("tcp", "tcp6"), netns.TCP_LISTEN),
+                                                 (Protocol.UDP, socket.IPPROTO_UDP, ("udp", "udp6"),
+                                                  netns.UDP_UNCONNECTED)):
+                if not any(p is proto for _, p in want):
+                    continue
+                if _diag_present(proto):
                     found |= {(port, proto) for port in netns.listening_ports(number)}
+                else:
+                    for table in tables:
+                        found |= {(port, proto) for port in netns.bound_ports("/proc/thread-self/net", table, state)}
     finally:
         os.close(fd)
     return found & want
+
+
+def _diag_present(proto: Protocol) -> bool:
+    usable = (kernelmods.ModuleState.LOADED, kernelmods.ModuleState.BUILTIN, kernelmods.ModuleState.UNKNOWN)
+    return all(kernelmods.module_state(name) in usable for name in ("inet_diag", f"{proto.value.lower()}_diag"))
 
 
 # -- probing --------------------------------------------------------------------------------
@@ -210,12 +224,14 @@ def probe(pods: list[PodEnd], checks: list[Check], timeout: float) -> list[Resul
     return run(pods, checks, timeout).results
 
 
-def run(pods: list[PodEnd], checks: list[Check], timeout: float) -> ProbeRun:
+def run(pods: list[PodEnd], checks: list[Check], timeout: float, drop_log: bool = True) -> ProbeRun:
+    """probe(), with how it went. drop_log=False for a lab without policies: nothing to read,
+    and binding NFLOG would make the kernel load nfnetlink_log where it is a module."""
     node_ns = sorted({p.node_netns for p in pods if p.node_netns})
     room = min(IN_FLIGHT, max(16, limits.raise_open_files() - FD_RESERVE - len(pods) - len(node_ns)))
     full_before = _neighbour_table_fulls()
     out = ProbeRun([])
-    log = droplog.DropLog(node_ns)
+    log = droplog.DropLog(node_ns if drop_log else [])
     out.drop_log_nodes, out.drop_log_refused = list(log.listening), dict(log.refused)
     sel = selectors.DefaultSelector()
     for sock in log.socks.values():
