@@ -36,14 +36,14 @@ def probe(lab_name, ports, protocol, timeout, as_json):
     checks = [prober.Check(port, proto) for port in (sorted(set(ports)) or prober.default_ports(record, proto))]
     pods = prober.pods_of(record)
     if len(pods) < 2:
-        raise NetlabError(f"lab {record['name']} has {len(pods)} pod(s): a probe needs two")
-    if record.get("status") != "ready":
-        click.echo(f"warning: lab {record['name']} is {record.get('status')}; results may be partial", err=True)
+        raise NetlabError(f"lab {record.name} has {len(pods)} pod(s): a probe needs two")
+    if record.status != "ready":
+        click.echo(f"warning: lab {record.name} is {record.status}; results may be partial", err=True)
     missing = prober.wait_for_listeners(record, checks)
     for item in missing:
         click.echo(f"warning: not listening yet: {item}", err=True)
     started = time.perf_counter()
-    run = prober.run(pods, checks, timeout, drop_log=bool(record.get("policies")))
+    run = prober.run(pods, checks, timeout, drop_log=bool(record.policies))
     results = run.results
     seconds = time.perf_counter() - started
     if as_json:
