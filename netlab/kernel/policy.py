@@ -32,7 +32,7 @@ BRIDGE_NF_SYSCTL = "/proc/sys/net/bridge/bridge-nf-call-iptables"
 NFT_TIMEOUT = 30.0
 
 # What node_ruleset() relies on: an inet forward hook, conntrack state, named and
-# interval sets, a verdict map and a concatenated set; tried where it cannot matter.
+# interval sets, a verdict map, a concatenated set and NFLOG; tried where it cannot matter.
 FEATURE_PROBE = """\
 table inet netlab_probe {
 \tset peers { type ipv4_addr; flags interval; elements = { 10.0.0.0/8 } }
@@ -102,9 +102,10 @@ def check_features(lab: LabFile) -> None:
     if proc.returncode != 0:
         detail = " ".join(proc.stderr.split())[:300]
         raise KernelFeatureMissing(
-            f"lab {lab.lab.name!r} has NetworkPolicies, but nftables (nf_tables with conntrack, sets and "
-            f"verdict maps) is not usable in a network namespace on this kernel: {detail}; nothing was "
-            "created — load nf_tables and nf_conntrack (CONFIG_NF_TABLES, CONFIG_NFT_CT), or remove "
+            f"lab {lab.lab.name!r} has NetworkPolicies, but nftables (nf_tables with conntrack, sets, "
+            f"verdict maps and NFLOG) is not usable in a network namespace on this kernel: {detail}; nothing was "
+            "created — load nf_tables, nf_conntrack and nfnetlink_log (CONFIG_NF_TABLES, CONFIG_NFT_CT, "
+            "CONFIG_NFT_LOG, CONFIG_NETFILTER_NETLINK_LOG), or remove "
             "the NetworkPolicy documents")
     if not _bridge_nf_present():
         raise KernelFeatureMissing(
