@@ -23,6 +23,7 @@ from ..kernel.inventory import Mark, owned
 from ..model.lab import LabFile
 from ..core.plan import NetnsPlan, Plan, Role
 from ..kernel import policy as enforce
+from . import services
 
 @dataclass
 class Timings:
@@ -78,6 +79,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
     limits.raise_open_files()
     check_kernel(lab)
     enforce.check_features(lab)
+    services.check_tools(lab)
     timings.mark("kernel check")
     name = lab.lab.name
     with state.locked(name), Kernel() as kernel:
@@ -106,6 +108,8 @@ def up(lab: LabFile, progress=None) -> UpResult:
             # policies are not in the namespace fingerprints: every run rewrites them, nothing is rebuilt
             enforced = enforce.converge(lab, the_plan.alloc, record)
             timings.mark("network policies")
+            proxied = services.converge(lab, the_plan.alloc, record)
+            timings.mark("services")
         except BaseException as err:
             if fresh_lab:
                 _rollback(kernel, name, record)
@@ -121,6 +125,8 @@ def up(lab: LabFile, progress=None) -> UpResult:
         record = _record(lab, the_plan, record, {ns.name for ns in the_plan.namespaces}, status="ready")
         if enforced is not None:
             record.update(enforced.record())
+        if proxied is not None:
+            record[services.SERVICES_KEY] = proxied
         state.save(name, record)
         timings.mark("record state")
     return UpResult(the_plan, len(create), len(remove), len(keep), started, timings)
@@ -284,6 +290,7 @@ def _record(lab: LabFile, the_plan: Plan, old: dict, done: set[str], status: str
         "nodes": nodes, "pods": pods,
         # the rules in the node namespaces outlive a failed run: keep knowing they are there
         "policies": old.get("policies", []), "policyDigest": old.get("policyDigest"),
+        services.SERVICES_KEY: old.get(services.SERVICES_KEY, []),
     }
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..core import ipam, plan
-from . import lab as lab_ops, state
+from . import lab as lab_ops, services, state
 from ..spec import loader
 from ..kernel.apply import Kernel
 from ..kernel.privileges import require_privileges
@@ -39,6 +39,7 @@ def apply_file(lab: LabFile) -> Applied:
     the_plan = lab_ops.make_plan(lab)
     require_privileges("apply")
     enforce.check_features(lab)
+    services.check_tools(lab)
     name = lab.lab.name
     not_up = NetlabError(f"lab {name!r} is not up: build it with `netlab up {lab.source}`")
     if state.load(name) is None:
@@ -52,12 +53,15 @@ def apply_file(lab: LabFile) -> Applied:
         if differences:
             raise NetlabError(
                 f"lab {name!r} runs other nodes or pods than {lab.source} describes ({'; '.join(differences)}): "
-                f"`netlab apply` changes NetworkPolicies only — run `netlab up {lab.source}` to converge "
+                f"`netlab apply` changes NetworkPolicies and Services only — run `netlab up {lab.source}` to converge "
                 "the whole lab")
         before = tuple(record.get("policies", []))
         enforced = enforce.converge(lab, the_plan.alloc, record)
         if enforced is not None:
             record.update(enforced.record())
+        proxied = services.converge(lab, the_plan.alloc, record)
+        if proxied is not None:
+            record[services.SERVICES_KEY] = proxied
         labels = {pod.key: dict(pod.labels) for pod in lab.pods}
         for pod in record.get("pods", []):
             pod["labels"] = labels[f"{pod['namespace']}/{pod['name']}"]

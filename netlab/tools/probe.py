@@ -153,10 +153,32 @@ class _Attempt:
 
 def probe(pods: list[PodEnd], checks: list[Check], timeout: float) -> list[Result]:
     """Every ordered pair of distinct pods × every check; each attempt waits at most `timeout`."""
-    todo = deque(_Attempt(src, dst, check) for src in pods for dst in pods if src.key != dst.key
-                 for check in checks)
-    # attempts go source by source, so this window also bounds the sources probing at once
-    window = SOURCES_AT_ONCE * max(1, len(pods) - 1) * len(checks)
+    attempts = [_Attempt(src, dst, check) for src in pods for dst in pods if src.key != dst.key for check in checks]
+    return _run(attempts, SOURCES_AT_ONCE * max(1, len(pods) - 1) * len(checks), timeout, pods)
+
+
+def service_targets(record: dict) -> list[tuple[PodEnd, Check]]:
+    """Every port of every Service kube-proxy serves: (the Service as `svc/<ns>/<name>` at its ClusterIP, port)."""
+    out = []
+    for svc in record.get("services", []):
+        ip = svc.get("clusterIP")
+        if not ip or ip == "None":
+            continue
+        end = PodEnd(f"svc/{svc['namespace']}/{svc['name']}", "", ip_address(ip))
+        out += [(end, Check(port["port"], Protocol(port["protocol"]))) for port in svc["ports"]
+                if port["protocol"] in (Protocol.TCP.value, Protocol.UDP.value)]
+    return out
+
+
+def probe_services(pods: list[PodEnd], targets: list[tuple[PodEnd, Check]], timeout: float) -> list[Result]:
+    """Every pod × every Service port (`netlab probe --services`): through kube-proxy's rules."""
+    attempts = [_Attempt(src, dst, check) for src in pods for dst, check in targets]
+    return _run(attempts, SOURCES_AT_ONCE * max(1, len(targets)), timeout, pods + [dst for dst, _ in targets])
+
+
+def _run(attempts: list[_Attempt], window: int, timeout: float, ends: list[PodEnd]) -> list[Result]:
+    todo = deque(attempts)
+    # attempts go source by source, so the window also bounds the sources probing at once
     room = min(window, max(FD_RESERVE, limits.raise_open_files() - FD_RESERVE))
     results: list[Result] = []
     flying: dict[int, _Attempt] = {}
@@ -173,7 +195,9 @@ def probe(pods: list[PodEnd], checks: list[Check], timeout: float) -> list[Resul
             attempt.sock.close()   # type: ignore[union-attr]
         sel.close()
         switch.close()
-    order = {pod.key: i for i, pod in enumerate(pods)}
+    order: dict[str, int] = {}
+    for end in ends:
+        order.setdefault(end.key, len(order))
     results.sort(key=lambda r: (order[r.src], order[r.dst], r.protocol.value, r.port))
     return results
 

@@ -31,6 +31,7 @@ def status_json(record: dict) -> dict:
                                  for c in p.get("containers", [])]}
                  for p in record.get("pods", [])],
         "policies": record.get("policies", []),   # NetworkPolicies enforced, namespace/name
+        "services": record.get("services", []),   # Services with their EndpointSlices' endpoints
     }
 
 
@@ -71,3 +72,20 @@ def print_lab(console: Console, record: dict) -> None:
     console.print(pods)
     if data["policies"]:
         console.print("NetworkPolicies enforced: " + ", ".join(data["policies"]))
+    if data["services"]:
+        console.print(services_table(data["services"]))
+
+
+def services_table(services: list[dict]) -> Table:
+    table = Table(title="services")
+    for col in ("service", "type", "ClusterIP", "ports", "endpoints"):
+        table.add_column(col)
+    for svc in services:
+        ports = ", ".join(f"{p['name'] + ' ' if p['name'] else ''}{p['port']}"
+                          f"{':' + str(p['nodePort']) if p['nodePort'] else ''}/{p['protocol']}"
+                          f"→{p['targetPort']}" for p in svc["ports"])
+        eps = ", ".join(f"{e['ip']} ({e['pod']})" + ("" if e["ready"] else " [red]not ready[/]")
+                        for e in svc["endpoints"])
+        table.add_row(f"{svc['namespace']}/{svc['name']}", svc["type"], svc.get("clusterIP") or "-", ports,
+                      eps or svc.get("note") or "[yellow]none: connections are refused[/]")
+    return table
