@@ -213,6 +213,19 @@ def test_up_again_scales_a_deployment_touching_only_the_new_pods_and_apply_rewri
         client = next(p for p in record["pods"] if p["name"] == "client")
         assert set(connect(client["netns"], service(record, "web")["clusterIP"], 80, count=40)) == \
             {n for n in after if n.startswith("web-")}
+        # UDP flows to the replica about to go: conntrack keeps them until kube-proxy's cleanup
+        gone = next(p for p in record["pods"] if p["name"] in added)
+        udp = connect(client["netns"], service(record, "web")["clusterIP"], 53, count=40, proto="udp")
+        assert gone["name"] in udp
+        node1 = next(n for n in record["nodes"] if n["name"] == client["node"])["netns"]
+        assert conntrack_udp(node1, gone["ip"]) > 0
+        path.write_text(text)
+        netlab("up", str(path), "-q", check=True)   # back to 3 replicas: the 4th pod and its flows go
+        assert gone["name"] not in {p["name"] for p in state.load(name)["pods"]}
+        assert conntrack_udp(node1, gone["ip"]) == 0
+        path.write_text(text.replace("replicas: 3", "replicas: 4", 1))
+        netlab("up", str(path), "-q", check=True)
+        after = {p["name"]: [c["pid"] for c in p["containers"]] for p in state.load(name)["pods"]}
         # a Service changed by apply: web's port 80 moves to 8081, nothing rebuilt
         path.write_text(text.replace("replicas: 3", "replicas: 4", 1)
                         .replace("- {name: http, port: 80, targetPort: http}", "- {name: http, port: 8081, targetPort: http}"))
@@ -223,3 +236,11 @@ def test_up_again_scales_a_deployment_touching_only_the_new_pods_and_apply_rewri
         assert {p["name"]: [c["pid"] for c in p["containers"]] for p in state.load(name)["pods"]} == after  # no restart
     finally:
         netlab("down", "--name", name)
+
+
+def conntrack_udp(ns: str, reply_src: str) -> int:
+    """UDP conntrack entries in a node whose reply comes from `reply_src` (an endpoint after DNAT)."""
+    proc = procs.popen_in(ns, ["conntrack", "-L", "-p", "udp", "--reply-src", reply_src],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    out, _ = proc.communicate(timeout=30)
+    return sum(1 for line in out.splitlines() if line.startswith("udp"))
