@@ -15,7 +15,7 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 
-from ..core import clusterip
+from ..core import backends, clusterip
 from ..core.clusterip import KUBERNETES_SERVICE
 from ..model.checks import DocChecker, IANA_SVC_NAME, MISSING
 from ..model.lab import LabFile, LabSpec, NodeSpec, Pod, Protocol, frozen_map
@@ -301,6 +301,10 @@ def with_kubernetes_service(got: Collected) -> tuple[Service, ...]:
 
 def check_services(lab: LabFile, got: Collected, lab_check: DocChecker) -> None:
     checks = {svc.key: check for svc, check in got.services}
+    if clusterip.has_services(lab) and backends.of(lab).pods_on_underlay:
+        lab_check.error("spec.backend", f"backend {lab.lab.backend.value!r} cannot serve the file's Services: its pods "
+                        "sit on the underlay and reach each other without crossing a node namespace, where "
+                        "kube-proxy's rules live", "use vxlan, host-gw or ipip for a lab with Services")
     try:
         clusterip.allocate(lab.services, lab.networking.service_subnet)
     except clusterip.ServiceAllocationError as err:
