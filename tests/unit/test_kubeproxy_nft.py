@@ -205,3 +205,18 @@ def test_local_external_policy_with_local_endpoint_goes_to_local_chain():
     assert f"add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 goto {local}" in got
     vmap = [l for l in got if l.startswith(f"add rule ip kube-proxy {local} numgen")]
     assert len(vmap) == 1 and "mod 1 " in vmap[0] and "10.180.0.9/80" in vmap[0]
+
+
+def test_internal_traffic_policy_local():
+    """ClusterIP traffic only to this node's endpoints; none here: dropped (no-endpoint-services ... drop)."""
+    eps = (Endpoint(IPv4Address("10.180.0.1"), 80, "test-node"), Endpoint(IPv4Address("10.180.2.1"), 80, "node2"))
+    rules = ServicePortRules("ns1", "svc1", "p80", "tcp", IPv4Address("172.30.0.41"), 80, eps, internal_local=True)
+    got = kubeproxy.service_rules(fake_proxier(), rules)
+    local = "local-ULMVA6XW-ns1/svc1/tcp/p80"
+    assert f"add element ip kube-proxy service-ips {{ 172.30.0.41 . tcp . 80 : goto {local} }}" in got
+    assert not any("service-ULMVA6XW" in line for line in got)   # no cluster chain: nothing uses it
+    assert not any("10.180.2.1" in line for line in got)
+    elsewhere = ServicePortRules(**{**rules.__dict__, "endpoints": eps[1:]})
+    got = kubeproxy.service_rules(fake_proxier(), elsewhere)
+    assert ('add element ip kube-proxy no-endpoint-services { 172.30.0.41 . tcp . 80 comment "ns1/svc1:p80" : drop }'
+            in got)
