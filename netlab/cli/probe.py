@@ -13,6 +13,7 @@ from ..errors import NetlabError
 from ..kernel.privileges import require_privileges
 from ..model.lab import Protocol
 from ..ops import targets
+from ..ops.record import LabRecord
 from ..tools import probe as prober
 
 
@@ -38,9 +39,9 @@ def probe(lab_name, ports, protocol, timeout, as_json, services):
     checks = [prober.Check(port, proto) for port in (sorted(set(ports)) or prober.default_ports(record, proto))]
     pods = prober.pods_of(record)
     if len(pods) < 2:
-        raise NetlabError(f"lab {record['name']} has {len(pods)} pod(s): a probe needs two")
-    if record.get("status") != "ready":
-        click.echo(f"warning: lab {record['name']} is {record.get('status')}; results may be partial", err=True)
+        raise NetlabError(f"lab {record.name} has {len(pods)} pod(s): a probe needs two")
+    if record.status != "ready":
+        click.echo(f"warning: lab {record.name} is {record.status}; results may be partial", err=True)
     missing = prober.wait_for_listeners(record, checks)
     for item in missing:
         click.echo(f"warning: not listening yet: {item}", err=True)
@@ -78,11 +79,11 @@ def matrix(pods: list[prober.PodEnd], results: list[prober.Result], check: probe
     return table
 
 
-def _probe_services(record: dict, timeout: float, as_json: bool) -> None:
+def _probe_services(record: LabRecord, timeout: float, as_json: bool) -> None:
     pods = prober.pods_of(record)
     wanted = prober.service_targets(record)
     if not wanted or not pods:
-        raise NetlabError(f"lab {record['name']} has no Service with a ClusterIP, or no pod: nothing to probe")
+        raise NetlabError(f"lab {record.name} has no Service with a ClusterIP, or no pod: nothing to probe")
     started = time.perf_counter()
     results = prober.probe_services(pods, wanted, timeout)
     seconds = time.perf_counter() - started

@@ -30,6 +30,15 @@ def exec_(ctx, target, command, lab_name):
     except FileNotFoundError:
         raise NetlabError(f"{where.kind} {where.name}'s namespace {where.netns} is gone: "
                           f"run `netlab up` again to rebuild lab {where.lab!r}")
+    if where.kind == "node":
+        # a node's command sees the node's own /run and /etc entries and its hostname
+        from ..kernel import nodefs   # lazily, as above
+        from ..ops import state
+        os.close(fd)
+        root = nodefs.prepare(nodefs.node_root(state.lab_dir(where.lab), where.name))
+        argv = nodefs.wrap(where.netns, root, where.name, argv)
+        sys.stdout.flush()
+        os.execvp(argv[0], argv)
     switch = netns.Switcher()
     switch.enter(fd)   # this process becomes the command
     sys.stdout.flush()

@@ -12,11 +12,12 @@ import os
 import shutil
 import subprocess
 import time
-from typing import Mapping
+from typing import Iterable, Mapping, Protocol as Shape
 
 from . import netns, procs
 from ..errors import KernelFeatureMissing, NetlabError
 from ..model.lab import Protocol
+from .procs import ProcRecord
 
 NFT = "nft"
 CONNTRACK = "conntrack"
@@ -49,7 +50,27 @@ def _bound(switch: netns.Switcher, ns_name: str) -> set[tuple[int, str]]:
     return found
 
 
-def readiness(pods: list[dict], wait: float = READY_WAIT) -> dict[str, bool]:
+class DeclaredPort(Shape):
+    @property
+    def port(self) -> int: ...
+    @property
+    def protocol(self) -> str: ...
+
+
+class RunningPod(Shape):
+    """What readiness reads of a recorded pod (ops.record.PodRecord has it)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def netns(self) -> str: ...
+    @property
+    def ports(self) -> tuple[DeclaredPort, ...]: ...
+    @property
+    def containers(self) -> tuple[ProcRecord, ...]: ...
+
+
+def readiness(pods: Iterable[RunningPod], wait: float = READY_WAIT) -> dict[str, bool]:
     """pod key → ready: every container of the pod runs and every declared TCP/UDP port is bound.
 
     A pod whose containers run but have not bound yet gets up to `wait` seconds (a kubelet
@@ -57,16 +78,15 @@ def readiness(pods: list[dict], wait: float = READY_WAIT) -> dict[str, bool]:
     ready: dict[str, bool] = {}
     pending: dict[str, tuple[str, set[tuple[int, str]]]] = {}
     for pod in pods:
-        key = f"{pod['namespace']}/{pod['name']}"
-        running = procs.records_of([pod])
+        key, running = pod.key, pod.containers
         if not all(procs.alive(rec) for rec in running):
             ready[key] = False
             continue
-        want = {(p["port"], p["protocol"]) for p in pod.get("ports", []) if p["protocol"] in (Protocol.TCP, Protocol.UDP)}
+        want = {(p.port, p.protocol) for p in pod.ports if p.protocol in (Protocol.TCP, Protocol.UDP)}
         if want and not running:
             ready[key] = False   # ports declared, no container recorded to serve them
             continue
-        pending[key] = (pod["netns"], want)
+        pending[key] = (pod.netns, want)
     deadline = time.monotonic() + wait
     switch = netns.Switcher()
     try:

@@ -26,6 +26,11 @@ class ProcRecord:
     def to_json(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data: dict) -> ProcRecord:
+        """TypeError when `data` has other keys than a ProcRecord's."""
+        return cls(**data)
+
 
 def start_time(pid: int) -> int | None:
     try:
@@ -72,18 +77,6 @@ def carries_marker(pid: int, lab: str) -> bool:
             return f"{ENV_LAB}={lab}\0".encode() in f.read() + b"\0"
     except OSError:
         return False
-
-
-def records_of(pods: list[dict]) -> list[ProcRecord]:
-    """The container records of state pods; entries of another shape are skipped, not fatal."""
-    out = []
-    for pod in pods:
-        for entry in pod.get("containers", []):
-            try:
-                out.append(ProcRecord(**entry))
-            except TypeError:
-                continue
-    return out
 
 
 def stop(records: list[ProcRecord], lab: str, grace: float = 2.0) -> None:

@@ -12,18 +12,17 @@ from ..core.ipam import Allocation
 from ..kernel import kubeproxy as proxy_kernel
 from ..model.lab import LabFile
 from ..model.service import ServiceType
+from .record import EndpointRecord, LabRecord, ServicePortRecord, ServiceRecord
 from .. import names
-
-SERVICES_KEY = "services"
 
 
 def wanted(lab: LabFile) -> bool:
     return any(svc.key != KUBERNETES_SERVICE for svc in lab.services)
 
 
-def needed(lab: LabFile, record: dict) -> bool:
+def needed(lab: LabFile, record: LabRecord) -> bool:
     """Rules to write: the lab has Services, or had some whose rules must go."""
-    return wanted(lab) or bool(record.get(SERVICES_KEY))
+    return wanted(lab) or bool(record.services)
 
 
 def check_tools(lab: LabFile) -> None:
@@ -37,8 +36,8 @@ def rulesets(lab: LabFile, alloc: Allocation, ready: dict[str, bool]) -> dict[st
             for node, proxy in endpoints.node_proxies(lab, alloc, ready).items()}
 
 
-def describe(lab: LabFile, alloc: Allocation, ready: dict[str, bool]) -> list[dict]:
-    """The `services` of status --json: type, ClusterIP, ports, EndpointSlice endpoints."""
+def describe(lab: LabFile, alloc: Allocation, ready: dict[str, bool]) -> tuple[ServiceRecord, ...]:
+    """The record's Services (`services` of status --json): type, ClusterIP, ports, EndpointSlice endpoints."""
     svc_alloc = endpoints.services(lab)
     out = []
     for svc in lab.services:
@@ -46,47 +45,42 @@ def describe(lab: LabFile, alloc: Allocation, ready: dict[str, bool]) -> list[di
         for i, port in enumerate(svc.ports):
             node_port = svc_alloc.node_ports.get((svc.key, i)) if svc.type is ServiceType.NODE_PORT else None
             target = port.port if port.target_port is None else port.target_port
-            ports.append({"name": port.name or None, "port": port.port, "targetPort": target,
-                          "protocol": port.protocol.value, "nodePort": node_port})
+            ports.append(ServicePortRecord(port.name or None, port.port, target, port.protocol.value, node_port))
             for ep in endpoints.slice_endpoints(svc, port, lab, alloc.pod_ips, ready):
-                eps.setdefault(ep.pod.key, {"pod": ep.pod.key, "ip": str(ep.ip), "ready": ep.ready,
-                                            "node": ep.pod.node})
+                eps.setdefault(ep.pod.key, EndpointRecord(ep.pod.key, str(ep.ip), ep.ready, ep.pod.node))
         cluster_ip = ("None" if svc.headless else str(svc_alloc.cluster_ips[svc.key])) \
             if svc.type is not ServiceType.EXTERNAL_NAME else None
-        entry = {"name": svc.name, "namespace": svc.namespace, "type": svc.type.value, "clusterIP": cluster_ip,
-                 "ports": ports, "endpoints": list(eps.values())}
+        note = None
         if svc.selector is None and svc.type is not ServiceType.EXTERNAL_NAME:
-            entry["note"] = "no selector: no managed endpoints (the lab runs no API server)" \
+            note = "no selector: no managed endpoints (the lab runs no API server)" \
                 if svc.key == KUBERNETES_SERVICE else "no selector: no managed endpoints"
-        if svc.external_name:
-            entry["externalName"] = svc.external_name
-        if svc.session_affinity:
-            entry["sessionAffinity"] = {"type": "ClientIP", "timeoutSeconds": svc.affinity_timeout}
-        out.append(entry)
-    return out
+        out.append(ServiceRecord(svc.name, svc.namespace, svc.type.value, cluster_ip, tuple(ports),
+                                 tuple(eps.values()), note, svc.external_name or None,
+                                 svc.affinity_timeout if svc.session_affinity else None))
+    return tuple(out)
 
 
-def _udp_endpoints(services: list[dict]) -> set[tuple[str, str, int | None]]:
+def _udp_endpoints(services: tuple[ServiceRecord, ...]) -> set[tuple[str, str, int | None]]:
     found = set()
     for svc in services:
-        for port in svc.get("ports", []):
-            if port["protocol"] != "UDP" or not svc.get("clusterIP") or svc["clusterIP"] == "None":
+        for port in svc.ports:
+            if port.protocol != "UDP" or not svc.cluster_ip or svc.cluster_ip == "None":
                 continue
-            for ep in svc.get("endpoints", []):
-                if ep.get("ready"):
-                    found.add((svc["clusterIP"], ep["ip"], port.get("nodePort")))
+            for ep in svc.endpoints:
+                if ep.ready:
+                    found.add((svc.cluster_ip, ep.ip, port.node_port))
     return found
 
 
-def converge(lab: LabFile, alloc: Allocation, record: dict) -> list[dict] | None:
-    """Rewrite every node's kube-proxy table; the new `services` record (None: nothing to do)."""
+def converge(lab: LabFile, alloc: Allocation, record: LabRecord) -> tuple[ServiceRecord, ...] | None:
+    """Rewrite every node's kube-proxy table; the record's new Services (None: nothing to do)."""
     if not needed(lab, record):
         return None
-    ready = proxy_kernel.readiness(record.get("pods", []))
+    ready = proxy_kernel.readiness(record.pods)
     scripts = rulesets(lab, alloc, ready)
     proxy_kernel.program(scripts)
-    described = describe(lab, alloc, ready) if wanted(lab) else []
-    stale = _udp_endpoints(record.get(SERVICES_KEY) or []) - _udp_endpoints(described)
+    described = describe(lab, alloc, ready) if wanted(lab) else ()
+    stale = _udp_endpoints(record.services) - _udp_endpoints(described)
     if stale:
         proxy_kernel.flush_udp(list(scripts), sorted(stale, key=str))
     return described

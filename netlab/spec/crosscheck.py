@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
 
-from ..core import backends, ipam, plan
+from ..core import backends, impairment, ipam, plan
 from ..model.checks import DocChecker
 from ..errors import Problem
 from .collected import Collected
@@ -14,6 +14,13 @@ from . import services as workloads
 from ..model.lab import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Container, ContainerPort, LabFile, LabSpec,
                          Namespace, Networking, Pod, frozen_map)
 from ..model.yamlsrc import join
+
+
+def _check_impairment_targets(labfile: LabFile, lab_check: DocChecker) -> None:
+    for entry in labfile.lab.impairments:
+        if impairment.target_netns(labfile, entry.target) is None:
+            lab_check.error(f"spec.impairments[{entry.index}].target", f"no node or pod {entry.target!r} (or several pods "
+                            "of that name)", "name a node, or a pod as namespace/name")
 
 
 def cross_check(got: Collected, source: str, problems: list[Problem]) -> LabFile:
@@ -70,6 +77,7 @@ def cross_check(got: Collected, source: str, problems: list[Problem]) -> LabFile
     labfile = LabFile(source, net, lab, tuple(namespaces.values()), tuple(pods), tuple(p for p, _ in got.policies),
                       services)
     workloads.check_services(labfile, got, lab_check)
+    _check_impairment_targets(labfile, lab_check)
     problems += backends.check(labfile)
     if problems or not networking_ok:
         return labfile

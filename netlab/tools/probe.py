@@ -21,6 +21,7 @@ from itertools import groupby
 
 from ..kernel import limits, netns
 from ..model.lab import Protocol
+from ..ops.record import LabRecord
 
 DEFAULT_PORT = 80
 UDP_RESEND = 0.2            # a lost datagram must not read as a policy drop
@@ -74,37 +75,35 @@ class Result:
                 "allowed": self.allowed, "outcome": self.outcome.value}
 
 
-def pods_of(record: dict) -> list[PodEnd]:
-    return [PodEnd(f"{p['namespace']}/{p['name']}", p["netns"], ip_address(p["ip"]))
-            for p in record.get("pods", [])]
+def pods_of(record: LabRecord) -> list[PodEnd]:
+    return [PodEnd(p.key, p.netns, ip_address(p.ip)) for p in record.pods]
 
 
-def declared_ports(record: dict, protocol: Protocol) -> list[int]:
+def declared_ports(record: LabRecord, protocol: Protocol) -> list[int]:
     """Every containerPort some pod of the lab declares with `protocol`."""
-    return sorted({p["port"] for pod in record.get("pods", []) for p in pod.get("ports", [])
-                   if p["protocol"] == protocol.value})
+    return sorted({p.port for pod in record.pods for p in pod.ports if p.protocol == protocol.value})
 
 
-def default_ports(record: dict, protocol: Protocol) -> list[int]:
+def default_ports(record: LabRecord, protocol: Protocol) -> list[int]:
     """What `probe` tries without --port: the ports the pods serve, else 80."""
     return declared_ports(record, protocol) or [DEFAULT_PORT]
 
 
 # -- waiting for the servers ------------------------------------------------------------
-def wait_for_listeners(record: dict, checks: list[Check], limit: float = LISTEN_WAIT) -> list[str]:
+def wait_for_listeners(record: LabRecord, checks: list[Check], limit: float = LISTEN_WAIT) -> list[str]:
     """Wait until each pod with containers has bound the probed ports it declares.
 
     Right after `up` a container may not have bound yet; without this wait a probe would
     report its startup as a policy drop. Returns "pod port/PROTO" for any still missing.
     """
     wanted: dict[str, set[tuple[int, Protocol]]] = {}
-    for pod in record.get("pods", []):
-        if not pod.get("containers"):
+    for pod in record.pods:
+        if not pod.containers:
             continue
-        declared = {(p["port"], Protocol(p["protocol"])) for p in pod.get("ports", [])}
+        declared = {(p.port, Protocol(p.protocol)) for p in pod.ports}
         want = {(c.port, c.protocol) for c in checks} & declared
         if want:
-            wanted[pod["netns"]] = want
+            wanted[pod.netns] = want
     deadline = time.monotonic() + limit
     switch = netns.Switcher()
     try:
@@ -157,16 +156,16 @@ def probe(pods: list[PodEnd], checks: list[Check], timeout: float) -> list[Resul
     return _run(attempts, SOURCES_AT_ONCE * max(1, len(pods) - 1) * len(checks), timeout, pods)
 
 
-def service_targets(record: dict) -> list[tuple[PodEnd, Check]]:
+def service_targets(record: LabRecord) -> list[tuple[PodEnd, Check]]:
     """Every port of every Service kube-proxy serves: (the Service as `svc/<ns>/<name>` at its ClusterIP, port)."""
     out = []
-    for svc in record.get("services", []):
-        ip = svc.get("clusterIP")
+    for svc in record.services:
+        ip = svc.cluster_ip
         if not ip or ip == "None":
             continue
-        end = PodEnd(f"svc/{svc['namespace']}/{svc['name']}", "", ip_address(ip))
-        out += [(end, Check(port["port"], Protocol(port["protocol"]))) for port in svc["ports"]
-                if port["protocol"] in (Protocol.TCP.value, Protocol.UDP.value)]
+        end = PodEnd(f"svc/{svc.key}", "", ip_address(ip))
+        out += [(end, Check(port.port, Protocol(port.protocol))) for port in svc.ports
+                if port.protocol in (Protocol.TCP.value, Protocol.UDP.value)]
     return out
 
 
