@@ -20,7 +20,7 @@ install() {
       printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; guard=1
       trap 'rm -f /usr/sbin/policy-rc.d' EXIT   # gone even if the install fails
     fi
-    apt-get install -y -qq --no-install-recommends iproute2 iperf3 iperf iputils-ping nftables iptables \
+    apt-get install -y -qq --no-install-recommends iproute2 iperf3 iperf iputils-ping nftables iptables conntrack \
       procps util-linux kmod sudo wrk nginx wireguard-tools wireguard-go graphviz tcpdump tshark python3 python3-venv python3-pip >/dev/null
     if [ -n "$guard" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
     # netlab bench runs its own nginx inside lab namespaces; the distribution's service stays off

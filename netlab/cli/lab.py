@@ -27,6 +27,7 @@ def up(file, dry_run, timings, quiet):
             for node in the_plan.alloc.nodes:
                 click.echo(f"\n# NetworkPolicy: nft -f - inside {names.node_netns(labfile.lab.name, node)}")
                 click.echo(node_ruleset(labfile, the_plan.alloc.pod_ips, node), nl=False)
+        _print_kube_proxy(labfile, the_plan)
         return
     from ..ops import lab as lab_ops   # lazily: the kernel layer (pyroute2) only when building
 
@@ -102,3 +103,16 @@ def validate(file):
     click.echo(f"{file}: ok — lab {labfile.lab.name}, backend {labfile.lab.backend.value}, "
                f"{len(labfile.lab.nodes)} nodes, {len(labfile.pods)} pods, "
                f"{len(labfile.policies)} network policies, {len(the_plan.namespaces)} namespaces")
+
+
+def _print_kube_proxy(labfile, the_plan) -> None:
+    """Each node's kube-proxy ruleset, as written once every selected pod is ready."""
+    from ..core import endpoints, kubeproxy   # lazily: only for a dry run with Services
+    from ..core.clusterip import KUBERNETES_SERVICE
+    if not any(svc.key != KUBERNETES_SERVICE for svc in labfile.services):
+        return
+    ready = {pod.key: True for pod in labfile.pods}
+    for node, proxy in endpoints.node_proxies(labfile, the_plan.alloc, ready).items():
+        click.echo(f"\n# kube-proxy (nftables mode, every pod ready): nft -f - inside "
+                   f"{names.node_netns(labfile.lab.name, node)}")
+        click.echo(kubeproxy.ruleset(proxy), nl=False)

@@ -13,6 +13,7 @@ from ..errors import NetlabError
 from ..kernel.privileges import require_privileges
 from ..model.lab import Protocol
 from ..ops import targets
+from ..ops.record import LabRecord
 from ..tools import probe as prober
 
 
@@ -26,12 +27,16 @@ from ..tools import probe as prober
 @click.option("--timeout", type=click.FloatRange(0.05, 60.0), default=1.0, show_default=True,
               help="Seconds each try may take; a silent try that no policy logged dropping is tried again.")
 @click.option("--json", "as_json", is_flag=True, help="Data for scripts: {\"results\": [...]}.")
-def probe(lab_name, ports, protocol, timeout, as_json):
+@click.option("--services", is_flag=True, help="Every pod to every Service port (its ClusterIP), through kube-proxy.")
+def probe(lab_name, ports, protocol, timeout, as_json, services):
     """Try every ordered pair of pods on each port: what NetworkPolicy allows.
 
     Paced, denials read from the policy's drop log, lost packets tried again (netlab/tools/probe.py)."""
     require_privileges("probe")
     record = targets.load_lab(lab_name)
+    if services:
+        _probe_services(record, timeout, as_json)
+        return
     proto = Protocol(protocol.upper())
     checks = [prober.Check(port, proto) for port in (sorted(set(ports)) or prober.default_ports(record, proto))]
     pods = prober.pods_of(record)
@@ -93,3 +98,33 @@ def matrix(pods: list[prober.PodEnd], results: list[prober.Result], check: probe
                 row.append("[green].[/]" if cell.get((src.key, dst.key)) else "[bold red]X[/]")
         table.add_row(src.key, *row)
     return table
+
+
+def _probe_services(record: LabRecord, timeout: float, as_json: bool) -> None:
+    pods = prober.pods_of(record)
+    wanted = prober.service_targets(record)
+    if not wanted or not pods:
+        raise NetlabError(f"lab {record.name} has no Service with a ClusterIP, or no pod: nothing to probe")
+    started = time.perf_counter()
+    results = prober.probe_services(pods, wanted, timeout, drop_log=bool(record.policies))
+    seconds = time.perf_counter() - started
+    if as_json:
+        click.echo(json.dumps({"results": [r.to_json() for r in results]}, indent=2))
+    else:
+        cell = {(r.src, r.dst, r.port, r.protocol): r for r in results}
+        console = Console() if sys.stdout.isatty() else Console(width=max(100, 14 * len(wanted) + 30))
+        table = Table(title="Services   (rows: from; . answered, r refused, X dropped)", title_justify="left")
+        table.add_column("from \\ to", style="bold")
+        for dst, check in wanted:
+            table.add_column(f"{dst.key[4:]}:{check.port}/{check.protocol.value}", justify="center")
+        for src in pods:
+            row = []
+            for dst, check in wanted:
+                res = cell[(src.key, dst.key, check.port, check.protocol)]
+                row.append("[green].[/]" if res.allowed else
+                           "[bold red]r[/]" if res.outcome is prober.Outcome.REFUSED else "[bold red]X[/]")
+            table.add_row(src.key, *row)
+        console.print(table)
+    allowed = sum(r.allowed for r in results)
+    click.echo(f"{len(pods)} pods x {len(wanted)} Service port(s): {allowed} of {len(results)} answered "
+               f"in {seconds:.2f}s", err=True)

@@ -8,9 +8,12 @@ from functools import cached_property
 from ipaddress import IPv4Interface, IPv4Network
 
 from . import backends
+from .clusterip import has_services
 from .ipam import Allocation, NodeAlloc
 from .pod import pod_address
 from ..model.lab import LabFile, Pod
+
+DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
 from ..names import BRIDGE, NODE_UPLINK, POD_IF, node_netns, pod_netns, vpc_netns
 from .steps import Addr, Bridge, Route, Step, Sysctl, Up, Veth
 
@@ -100,10 +103,11 @@ def _with_fingerprint(ns: NetnsPlan, lab: str) -> NetnsPlan:
 def _vpc(lab: LabFile, alloc: Allocation) -> NetnsPlan:
     steps: list[Step] = [Up("lo")]
     routed = len(alloc.racks) > 1
+    gateway = routed or has_services(lab)   # with Services, the VPC is the nodes' default gateway
     for rack in alloc.racks:
         bridge = rack_bridge(rack.index, rack.name)
         steps += [Bridge(bridge, lab.lab.underlay_mtu), Up(bridge)]
-        if routed:
+        if gateway:
             steps.append(Addr(bridge, IPv4Interface(f"{rack.router_ip}/{rack.segment.prefixlen}")))
     if routed:
         steps.append(Sysctl("net/ipv4/ip_forward", "1"))
@@ -127,6 +131,10 @@ def _node(lab: LabFile, alloc: Allocation, node: NodeAlloc, mtu: int) -> NetnsPl
     ]
     if len(alloc.racks) > 1:
         steps.append(Route(lab.lab.underlay_subnet, NODE_UPLINK, via=rack.router_ip))
+    if has_services(lab):
+        # a real node's default route: traffic to a ClusterIP kube-proxy did not DNAT (no endpoints,
+        # an unserved port, an unallocated address) is routed, so its forward-hook checks reject or drop it
+        steps.append(Route(DEFAULT_ROUTE, NODE_UPLINK, via=rack.router_ip))
     if bridged:
         steps += [
             Bridge(BRIDGE, mtu),

@@ -159,6 +159,20 @@ class Kernel:
                 if err.code != errno.ENODEV:   # ENODEV: went with its veth peer, deleted just before
                     raise
 
+    def forget_neighbour(self, name: str, ip: str) -> None:
+        """Drop namespace `name`'s learned neighbour entries for `ip`. A pod rebuilt at the same
+        address has a new MAC; the node's cached entry would send it frames for the old one until
+        it went stale (the CNI bridge plugin's gratuitous ARP does the same job upstream)."""
+        handle = self.attach(name)
+        for entry in handle.ipr.neigh("dump", family=socket.AF_INET):
+            if entry.get_attr("NDA_DST") != ip or entry["state"] & rtnl.NUD_PERMANENT:
+                continue
+            try:
+                handle.ipr.neigh("del", dst=ip, ifindex=entry["ifindex"])
+            except NetlinkError as err:
+                if err.code != errno.ENOENT:
+                    raise
+
     def release(self, name: str) -> None:
         handle = self.handles.pop(name, None)
         if handle:

@@ -47,6 +47,7 @@ class NodeSpec:
     name: str
     rack: str | None = None
     pod_cidr: IPv4Network | None = None
+    labels: Mapping[str, str] = field(default_factory=frozen_map)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class LabFile:
     namespaces: tuple[Namespace, ...]
     pods: tuple[Pod, ...]
     policies: tuple[Any, ...] = ()  # netlab.policy.model.NetworkPolicy
+    services: tuple[Any, ...] = ()  # netlab.model.service.Service
 
     def namespace(self, name: str) -> Namespace | None:
         for ns in self.namespaces:

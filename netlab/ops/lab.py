@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from ..core import backends, ipam, plan
 from ..kernel import limits, netns, procs
-from . import impair, state
+from . import impair, services, state
 from .record import LabRecord, Networking, NamespaceRecord, NodeRecord, PodRecord, PortRecord, Underlay
 from ..kernel.apply import LIMIT_HINTS, Kernel, probe_link_kinds
 from ..kernel.kernelmods import modprobe_hint, unloaded_modules
@@ -82,6 +82,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
     limits.raise_open_files()
     wg_implementation = check_kernel(lab)
     enforce.check_features(lab)
+    services.check_tools(lab)
     impair.preflight(lab)
     timings.mark("kernel check")
     name = lab.lab.name
@@ -100,6 +101,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
             kernel.dismantle(ns_name)   # frees names/MACs/IPs held in kept namespaces before the rebuild
             kernel.release(ns_name)
             netns.unpublish(ns_name)
+        _forget_removed_pods(kernel, name, old, remove)
         timings.mark("remove changed")
         record = replace(_record(lab, the_plan, old, keep, status="building"),
                          pending=tuple(ns.name for ns in create))
@@ -115,6 +117,8 @@ def up(lab: LabFile, progress=None) -> UpResult:
             # policies are not in the namespace fingerprints: every run rewrites them, nothing is rebuilt
             enforced = enforce.converge(lab, the_plan.alloc, record.policies)
             timings.mark("network policies")
+            proxied = services.converge(lab, the_plan.alloc, record)
+            timings.mark("services")
             impairments = impair.converge(lab, old.impairments if old else ())
         except BaseException as err:
             record = record.with_pods(running)   # what runs is recorded: stopped by a rollback or a down
@@ -131,6 +135,8 @@ def up(lab: LabFile, progress=None) -> UpResult:
         record = _record(lab, the_plan, record, {ns.name for ns in the_plan.namespaces}, status="ready")
         if enforced is not None:
             record = record.with_policies(enforced.policies, enforced.digest)
+        if proxied is not None:
+            record = replace(record, services=proxied)
         record = replace(record, impairments=impairments)
         state.save(name, record)
         timings.mark("record state")
@@ -244,6 +250,15 @@ def _stop_containers(lab: str, old: LabRecord | None, names: list[str], existing
     procs.stop(records, lab)
 
 
+def _forget_removed_pods(kernel: Kernel, lab: str, old: LabRecord | None, removed: list[str]) -> None:
+    """The kept nodes forget the MACs of removed pods: a pod made again at the same IP has a new one."""
+    gone = set(removed)
+    for pod in (old.pods if old else ()):
+        node_ns = names.node_netns(lab, pod.node)
+        if pod.netns in gone and node_ns not in gone and os.path.exists(netns.path(node_ns)):
+            kernel.forget_neighbour(node_ns, pod.ip)
+
+
 def _rollback(kernel: Kernel, lab: str, record: LabRecord) -> None:
     existing = owned(kernel, lab)
     _stop_containers(lab, record, list(existing), existing)
@@ -289,7 +304,8 @@ def _record(lab: LabFile, the_plan: Plan, old: LabRecord | None, done: set[str],
                     for ns in the_plan.namespaces if ns.name in done},
         nodes=tuple(nodes), pods=tuple(pods),
         # the rules in the node namespaces outlive a failed run: keep knowing they are there
-        policies=old.policies if old else (), policy_digest=old.policy_digest if old else None)
+        policies=old.policies if old else (), policy_digest=old.policy_digest if old else None,
+        services=old.services if old else ())
 
 
 @dataclass

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from ..core import ipam, plan
-from . import lab as lab_ops, state
+from . import lab as lab_ops, services, state
 from .record import LabRecord
 from ..spec import loader
 from ..kernel.apply import Kernel
@@ -40,6 +40,7 @@ def apply_file(lab: LabFile) -> Applied:
     the_plan = lab_ops.make_plan(lab)
     require_privileges("apply")
     enforce.check_features(lab)
+    services.check_tools(lab)
     name = lab.lab.name
     not_up = NetlabError(f"lab {name!r} is not up: build it with `netlab up {lab.source}`")
     if state.load(name) is None:
@@ -53,12 +54,15 @@ def apply_file(lab: LabFile) -> Applied:
         if differences:
             raise NetlabError(
                 f"lab {name!r} runs other nodes or pods than {lab.source} describes ({'; '.join(differences)}): "
-                f"`netlab apply` changes NetworkPolicies only — run `netlab up {lab.source}` to converge "
+                f"`netlab apply` changes NetworkPolicies and Services only — run `netlab up {lab.source}` to converge "
                 "the whole lab")
         before = record.policies
         enforced = enforce.converge(lab, the_plan.alloc, record.policies)
         if enforced is not None:
             record = record.with_policies(enforced.policies, enforced.digest)
+        proxied = services.converge(lab, the_plan.alloc, record)
+        if proxied is not None:
+            record = replace(record, services=proxied)
         labels = {pod.key: pod.labels for pod in lab.pods}
         record = replace(record, pods=tuple(replace(pod, labels=labels[pod.key]) for pod in record.pods),
                          source=_source(lab), updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))

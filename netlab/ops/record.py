@@ -1,7 +1,8 @@
 """The state record of a lab (state.json): frozen dataclasses, and the only code that knows its keys.
 
 What the lab is (networking, underlay, nodes, pods and their containers), which namespaces are
-built as planned (their fingerprints), and the NetworkPolicies enforced. Changed only by
+built as planned (their fingerprints), the NetworkPolicies enforced, the link impairments, and
+the Services kube-proxy's rules serve (with their EndpointSlices' endpoints). Changed only by
 `dataclasses.replace`; `to_json()`/`from_json()` are the on-disk format, versioned
 (`"version": 1`). Files written before the format had a version (no "version" key; the first
 ones also without pod ports and policies) still read. Addresses and CIDRs stay the strings
@@ -174,6 +175,88 @@ class ImpairmentRecord:
 
 
 @dataclass(frozen=True)
+class ServicePortRecord:
+    """A Service port as kube-proxy serves it: targetPort a number or a container port's name."""
+
+    name: str | None
+    port: int
+    target_port: int | str
+    protocol: str               # "TCP", "UDP", "SCTP"
+    node_port: int | None = None
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "nodePort": self.node_port, "port": self.port, "protocol": self.protocol,
+                "targetPort": self.target_port}
+
+    @classmethod
+    def from_json(cls, data: dict) -> ServicePortRecord:
+        return cls(data.get("name"), data["port"], data["targetPort"], data["protocol"], data.get("nodePort"))
+
+
+@dataclass(frozen=True)
+class EndpointRecord:
+    """One endpoint of a Service's EndpointSlices: a selected pod, ready or not."""
+
+    pod: str                    # namespace/name
+    ip: str
+    ready: bool
+    node: str | None = None
+
+    def to_json(self) -> dict:
+        return {"ip": self.ip, "node": self.node, "pod": self.pod, "ready": self.ready}
+
+    @classmethod
+    def from_json(cls, data: dict) -> EndpointRecord:
+        return cls(data["pod"], data["ip"], data["ready"], data.get("node"))
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    """A Service as kube-proxy was last programmed with it: its ClusterIP, ports, endpoints."""
+
+    name: str
+    namespace: str
+    type: str                   # ClusterIP, NodePort, ExternalName
+    cluster_ip: str | None      # "None" when headless, None for ExternalName
+    ports: tuple[ServicePortRecord, ...] = ()
+    endpoints: tuple[EndpointRecord, ...] = ()
+    note: str | None = None     # why there are no managed endpoints (no selector)
+    external_name: str | None = None
+    affinity_timeout: int | None = None   # seconds, with sessionAffinity ClientIP
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ports", tuple(self.ports))
+        object.__setattr__(self, "endpoints", tuple(self.endpoints))
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def to_json(self) -> dict:
+        """The contract's entry of `status --json`'s `services` (keys sorted, as the state file has them)."""
+        out: dict[str, Any] = {"clusterIP": self.cluster_ip, "endpoints": [e.to_json() for e in self.endpoints]}
+        if self.external_name is not None:
+            out["externalName"] = self.external_name
+        out |= {"name": self.name, "namespace": self.namespace}
+        if self.note is not None:
+            out["note"] = self.note
+        out["ports"] = [p.to_json() for p in self.ports]
+        if self.affinity_timeout is not None:
+            out["sessionAffinity"] = {"timeoutSeconds": self.affinity_timeout, "type": "ClientIP"}
+        out["type"] = self.type
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> ServiceRecord:
+        affinity = data.get("sessionAffinity")
+        return cls(data["name"], data["namespace"], data["type"], data.get("clusterIP"),
+                   tuple(ServicePortRecord.from_json(p) for p in data.get("ports", [])),
+                   tuple(EndpointRecord.from_json(e) for e in data.get("endpoints", [])),
+                   data.get("note"), data.get("externalName"),
+                   affinity.get("timeoutSeconds") if affinity else None)
+
+
+@dataclass(frozen=True)
 class LabRecord:
     """One lab as recorded: what it is, what is built, what runs in it."""
 
@@ -192,12 +275,15 @@ class LabRecord:
     policy_digest: str | None = None   # of the nft rules written; None without policies
     pending: tuple[str, ...] | None = None   # namespaces being created by a run not yet finished
     impairments: tuple[ImpairmentRecord, ...] = ()
+    services: tuple[ServiceRecord, ...] = ()   # as kube-proxy's rules were last written
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "namespaces", _frozen(self.namespaces))
         object.__setattr__(self, "nodes", tuple(self.nodes))
         object.__setattr__(self, "pods", tuple(self.pods))
         object.__setattr__(self, "policies", tuple(self.policies))
+        object.__setattr__(self, "impairments", tuple(self.impairments))
+        object.__setattr__(self, "services", tuple(self.services))
         if self.pending is not None:
             object.__setattr__(self, "pending", tuple(self.pending))
 
@@ -237,6 +323,8 @@ class LabRecord:
         }
         if self.impairments:   # only when there are some: a lab without keeps the earlier shape
             out["impairments"] = [i.to_json() for i in self.impairments]
+        if self.services:      # likewise: only a lab with Services (or kube-proxy rules) has the key
+            out["services"] = [svc.to_json() for svc in self.services]
         if self.pending is not None:
             out["pending"] = list(self.pending)
         return out
@@ -262,7 +350,8 @@ class LabRecord:
                 pods=tuple(PodRecord.from_json(p) for p in data.get("pods", [])),
                 policies=tuple(data.get("policies") or ()), policy_digest=data.get("policyDigest"),
                 pending=data.get("pending"),
-                impairments=tuple(ImpairmentRecord.from_json(i) for i in data.get("impairments", [])))
+                impairments=tuple(ImpairmentRecord.from_json(i) for i in data.get("impairments", [])),
+                services=tuple(ServiceRecord.from_json(s) for s in data.get("services") or ()))
         except (KeyError, TypeError, AttributeError) as err:
             raise RecordError(f"not a lab record ({type(err).__name__}: {err})") from err
 

@@ -16,4 +16,6 @@ class Collected:
     policies: list = field(default_factory=list)   # (NetworkPolicy, DocChecker)
     lab_check: DocChecker | None = None
     node_paths: dict[str, str] = field(default_factory=dict)
+    services: list = field(default_factory=list)      # (Service, DocChecker)
+    deployments: list = field(default_factory=list)   # (LoadedDeployment, DocChecker)
     scale: dict | None = None  # spec.scale: the compact form's generated nodes and pods

@@ -10,6 +10,7 @@ from ..core import backends, impairment, ipam, plan
 from ..model.checks import DocChecker
 from ..errors import Problem
 from .collected import Collected
+from . import services as workloads
 from ..model.lab import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Container, ContainerPort, LabFile, LabSpec,
                          Namespace, Networking, Pod, frozen_map)
 from ..model.yamlsrc import join
@@ -42,6 +43,7 @@ def cross_check(got: Collected, source: str, problems: list[Problem]) -> LabFile
     pods: list[Pod] = []
     seen: set[str] = set()
     order = list(nodes)
+    got.pods += workloads.expand_deployments(got, lab)
     for i, (pod, check) in enumerate(got.pods):
         if pod.key in seen:
             check.error("metadata.name", f"duplicate pod {pod.key}", "pod names must be unique in a namespace")
@@ -69,7 +71,12 @@ def cross_check(got: Collected, source: str, problems: list[Problem]) -> LabFile
                                 frozen_map({"app": "scale", "node": f"node-{n}"}), containers))
     if "default" not in namespaces:
         namespaces["default"] = Namespace("default", frozen_map({NAMESPACE_NAME_LABEL: "default"}))
-    labfile = LabFile(source, net, lab, tuple(namespaces.values()), tuple(pods), tuple(p for p, _ in got.policies))
+    services = workloads.with_kubernetes_service(got)
+    for svc in services:
+        namespaces.setdefault(svc.namespace, Namespace(svc.namespace, frozen_map({NAMESPACE_NAME_LABEL: svc.namespace})))
+    labfile = LabFile(source, net, lab, tuple(namespaces.values()), tuple(pods), tuple(p for p, _ in got.policies),
+                      services)
+    workloads.check_services(labfile, got, lab_check)
     _check_impairment_targets(labfile, lab_check)
     problems += backends.check(labfile)
     if problems or not networking_ok:

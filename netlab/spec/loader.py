@@ -13,7 +13,8 @@ from .collected import Collected
 from .crosscheck import cross_check
 from ..errors import InputError, Problem
 from .kubeobjects import load_namespace, load_pod
-from ..model.lab import KUBEADM_API_VERSIONS, LAB_API_VERSION, LabFile, LabSpec, Namespace, Networking, NodeSpec, Pod
+from ..model.lab import (KUBEADM_API_VERSIONS, LAB_API_VERSION, LabFile, LabSpec, Namespace, Networking, NodeSpec, Pod,
+                         frozen_map)
 from ..names import MAX_LAB_NAME
 from ..model.impairment import LinkImpairment, field_problems, from_values
 from ..model.yamlsrc import Document, load_documents
@@ -139,9 +140,32 @@ def _load_document(doc: Document, got: Collected, problems: list[Problem]) -> No
                             "policy names must be unique in a namespace")
             else:
                 got.policies.append((policy, check))
+    elif kind in ("Service", "Deployment"):
+        _load_workload(kind, api, raw, check, got)
     else:
         check.error("kind", f"unknown kind {kind!r}",
-                    "netlab reads ClusterConfiguration, Lab, Namespace, Pod and NetworkPolicy")
+                    "netlab reads ClusterConfiguration, Lab, Namespace, Pod, NetworkPolicy, Service and Deployment")
+
+
+def _load_workload(kind: str, api: str, raw: dict, check: DocChecker, got: Collected) -> None:
+    from .services import load_deployment, load_service
+    if kind == "Service":
+        _expect_api(check, api, "v1")
+        service = load_service(raw, check)
+        if service is not None:
+            if any(s.key == service.key for s, _ in got.services):
+                check.error("metadata.name", f"duplicate Service {service.key}", "Service names must be unique in a namespace")
+            else:
+                got.services.append((service, check))
+    else:
+        _expect_api(check, api, "apps/v1")
+        loaded = load_deployment(raw, check)
+        if loaded is not None:
+            if any(d.deployment.key == loaded.deployment.key for d, _ in got.deployments):
+                check.error("metadata.name", f"duplicate Deployment {loaded.deployment.key}",
+                            "Deployment names must be unique in a namespace")
+            else:
+                got.deployments.append((loaded, check))
 
 
 def _expect_api(check: DocChecker, api: str, want: str) -> None:
@@ -185,7 +209,14 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
     name = check.dns_label(meta.get("name", MISSING), "metadata.name", "lab name", max_len=MAX_LAB_NAME)
     check.label = f"Lab({name})" if name else "Lab"
     spec = check.mapping(raw.get("spec", MISSING), "spec", required=True)
-    check.known_keys(spec, "spec", ("backend", "nodes", "scale", "underlay", "impairments") + tuple(o.key for _, o in OPTIONS))
+    check.known_keys(spec, "spec", ("backend", "nodes", "scale", "underlay", "impairments", "kubeProxy")
+                     + tuple(o.key for _, o in OPTIONS))
+    proxy = check.mapping(spec.get("kubeProxy", MISSING), "spec.kubeProxy")
+    check.known_keys(proxy, "spec.kubeProxy", ("mode",))
+    mode = check.string(proxy.get("mode", MISSING), "spec.kubeProxy.mode")
+    if mode not in (None, "nftables"):
+        check.error("spec.kubeProxy.mode", f"kube-proxy mode {mode!r} is not available",
+                    "netlab implements kube-proxy's nftables mode (the default): use mode: nftables")
     backend_text = check.string(spec.get("backend", MISSING), "spec.backend") or DEFAULT.value
     try:
         backend = Backend(backend_text)
@@ -249,7 +280,8 @@ def _load_nodes(spec: dict, check: DocChecker, got: Collected) -> list[NodeSpec]
     for i, item in enumerate(listed):
         path = f"spec.nodes[{i}]"
         entry = check.mapping(item, path, required=True)
-        check.known_keys(entry, path, ("name", "rack", "podCIDR"))
+        check.known_keys(entry, path, ("name", "rack", "podCIDR", "labels"))
+        node_labels = check.labels(entry.get("labels", MISSING), f"{path}.labels")
         name = check.dns_label(entry.get("name", MISSING), f"{path}.name", "node name")
         rack = check.dns_label(entry.get("rack", MISSING), f"{path}.rack", "rack name", required=False)
         cidr = check.network(entry.get("podCIDR", MISSING), f"{path}.podCIDR", "podCIDR")
@@ -264,7 +296,7 @@ def _load_nodes(spec: dict, check: DocChecker, got: Collected) -> list[NodeSpec]
                         "node names must be unique")
             continue
         got.node_paths[name] = path
-        nodes.append(NodeSpec(name, rack, cidr))
+        nodes.append(NodeSpec(name, rack, cidr, frozen_map(node_labels)))
     if scale:
         check.known_keys(scale, "spec.scale", ("nodes", "podsPerNode", "namespace", "ports"))
         count = check.integer(scale.get("nodes", MISSING), "spec.scale.nodes", 1, 4096) or 0

@@ -226,6 +226,32 @@ def probe(pods: list[PodEnd], checks: list[Check], timeout: float) -> list[Resul
 def run(pods: list[PodEnd], checks: list[Check], timeout: float, drop_log: bool = True) -> ProbeRun:
     """probe(), with how it went. drop_log=False for a lab without policies: nothing to read,
     and binding NFLOG would make the kernel load nfnetlink_log where it is a module."""
+    return _run_groups(_groups(pods, checks), pods, pods, timeout, drop_log)
+
+
+def service_targets(record: LabRecord) -> list[tuple[PodEnd, Check]]:
+    """Every port of every Service kube-proxy serves: (the Service as `svc/<ns>/<name>` at its ClusterIP, port)."""
+    out = []
+    for svc in record.services:
+        ip = svc.cluster_ip
+        if not ip or ip == "None":
+            continue
+        end = PodEnd(f"svc/{svc.key}", "", ip_address(ip))
+        out += [(end, Check(port.port, Protocol(port.protocol))) for port in svc.ports
+                if port.protocol in (Protocol.TCP.value, Protocol.UDP.value)]
+    return out
+
+
+def probe_services(pods: list[PodEnd], targets: list[tuple[PodEnd, Check]], timeout: float,
+                   drop_log: bool = True) -> list[Result]:
+    """Every pod × every Service port (`netlab probe --services`), through kube-proxy's rules, with
+    the same pacing, drop log and retries as pod pairs (a policy applies after the DNAT)."""
+    attempts = [_Attempt(src, dst, check) for src in pods for dst, check in targets]
+    return _run_groups([attempts], pods, pods + [dst for dst, _ in targets], timeout, drop_log).results
+
+
+def _run_groups(groups: list[list[_Attempt]], pods: list[PodEnd], ends: list[PodEnd], timeout: float,
+                drop_log: bool) -> ProbeRun:
     node_ns = sorted({p.node_netns for p in pods if p.node_netns})
     room = min(IN_FLIGHT, max(16, limits.raise_open_files() - FD_RESERVE - len(pods) - len(node_ns)))
     full_before = _neighbour_table_fulls()
@@ -237,7 +263,7 @@ def run(pods: list[PodEnd], checks: list[Check], timeout: float, drop_log: bool 
         sel.register(sock, selectors.EVENT_READ, None)
     sources = _Sources()
     try:
-        for group in _groups(pods, checks):
+        for group in groups:
             _drive(deque(group), room, timeout, sel, log, sources, out)
             if group and group[0].src.node_netns == group[0].dst.node_netns:
                 _forget(sources, group)
@@ -248,7 +274,9 @@ def run(pods: list[PodEnd], checks: list[Check], timeout: float, drop_log: bool 
     full_after = _neighbour_table_fulls()
     if full_before is not None and full_after is not None:
         out.neighbour_table_full = full_after - full_before
-    order = {pod.key: i for i, pod in enumerate(pods)}
+    order: dict[str, int] = {}
+    for end in ends:
+        order.setdefault(end.key, len(order))
     out.results.sort(key=lambda r: (order[r.src], order[r.dst], r.protocol.value, r.port))
     return out
 

@@ -42,6 +42,7 @@ def status_json(record: LabRecord) -> dict:
                  for p in record.pods],
         "policies": list(record.policies),   # NetworkPolicies enforced, namespace/name
         "impairments": [i.to_json() for i in record.impairments],   # tc netem/tbf on lab interfaces
+        "services": [s.to_json() for s in record.services],   # Services with their EndpointSlices' endpoints
     }
     for node in data["nodes"]:
         if node["name"] in wireguard:
@@ -96,6 +97,8 @@ def print_lab(console: Console, record: LabRecord) -> None:
             table.add_row(e.get("target", ""), e["netns"], e["interface"], e.get("delay", ""), e.get("jitter", ""),
                           e.get("loss", ""), e.get("rate", ""), "lab file" if e.get("source") == "file" else "netlab impair")
         console.print(table)
+    if data["services"]:
+        console.print(services_table(data["services"]))
 
 
 def print_wireguard(console: Console, nodes: list[dict]) -> None:
@@ -118,3 +121,18 @@ def print_wireguard(console: Console, nodes: list[dict]) -> None:
                           p.get("allowedIPs", ""), ago(p["latestHandshake"]) if p else "",
                           f"{p['rxBytes']} B" if p else "", f"{p['txBytes']} B" if p else "")
     console.print(table)
+
+
+def services_table(services: list[dict]) -> Table:
+    table = Table(title="services")
+    for col in ("service", "type", "ClusterIP", "ports", "endpoints"):
+        table.add_column(col)
+    for svc in services:
+        ports = ", ".join(f"{p['name'] + ' ' if p['name'] else ''}{p['port']}"
+                          f"{':' + str(p['nodePort']) if p['nodePort'] else ''}/{p['protocol']}"
+                          f"→{p['targetPort']}" for p in svc["ports"])
+        eps = ", ".join(f"{e['ip']} ({e['pod']})" + ("" if e["ready"] else " [red]not ready[/]")
+                        for e in svc["endpoints"])
+        table.add_row(f"{svc['namespace']}/{svc['name']}", svc["type"], svc.get("clusterIP") or "-", ports,
+                      eps or svc.get("note") or "[yellow]none: connections are refused[/]")
+    return table

@@ -114,3 +114,24 @@ def test_status_command_on_an_old_state_file(name, tmp_path, monkeypatch):
     assert result.output == (FIXTURES / f"{name}.status.json").read_text()
     listed = CliRunner().invoke(main, ["status", "--json"])
     assert json.loads(listed.output) == {"labs": [json.loads(result.output)]}
+
+
+def test_services_round_trip_and_show_the_contract_keys():
+    from netlab.ops.record import EndpointRecord, ServicePortRecord, ServiceRecord
+    web = ServiceRecord("web", "x", "NodePort", "172.18.1.37",
+                        (ServicePortRecord("http", 80, "http", "TCP", 30080),),
+                        (EndpointRecord("x/web-5d8f9c7b6d-abcde", "172.16.1.5", True, "node-2"),),
+                        affinity_timeout=10800)
+    kube = ServiceRecord("kubernetes", "default", "ClusterIP", "172.18.0.1", (ServicePortRecord("https", 443, 6443, "TCP"),),
+                         note="no selector: no managed endpoints (the lab runs no API server)")
+    record = replace(LabRecord.from_json(fixture("current")), services=(kube, web))
+    written = record.to_json()
+    assert LabRecord.from_json(json.loads(json.dumps(written))) == record
+    assert "services" not in LabRecord.from_json(fixture("current")).to_json()   # none: the earlier shape
+    shown = render.status_json(record)["services"][1]
+    assert shown == {"clusterIP": "172.18.1.37", "endpoints": [{"ip": "172.16.1.5", "node": "node-2",
+                                                                "pod": "x/web-5d8f9c7b6d-abcde", "ready": True}],
+                     "name": "web", "namespace": "x",
+                     "ports": [{"name": "http", "nodePort": 30080, "port": 80, "protocol": "TCP", "targetPort": "http"}],
+                     "sessionAffinity": {"timeoutSeconds": 10800, "type": "ClientIP"}, "type": "NodePort"}
+    assert list(shown) == sorted(shown)   # as the state file (sort_keys) showed them before the record was typed

@@ -1,0 +1,147 @@
+"""kube-proxy in the node namespaces: readiness of pods, one `nft -f` per node, conntrack cleanup.
+
+Each node's `table ip kube-proxy` is replaced in one nft transaction (the script deletes
+and re-adds the table), as kube-proxy's own full sync does in one netlink batch. After the
+rules change, conntrack entries of UDP Service traffic whose endpoint went away are
+deleted with conntrack(8), as kube-proxy's CleanStaleEntries does: UDP has no handshake,
+so such flows would keep going to a dead endpoint.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from typing import Iterable, Mapping, Protocol as Shape
+
+from . import netns, procs
+from ..errors import KernelFeatureMissing, NetlabError
+from ..model.lab import Protocol
+from .procs import ProcRecord
+
+NFT = "nft"
+CONNTRACK = "conntrack"
+NFT_TIMEOUT = 30.0
+READY_WAIT = 5.0   # seconds a just-started container gets to bind its declared ports
+
+
+def check_tools(lab_name: str) -> None:
+    missing = [tool for tool in (NFT, CONNTRACK) if shutil.which(tool) is None]
+    if missing:
+        raise KernelFeatureMissing(
+            f"lab {lab_name!r} has Services, proxied by kube-proxy's nftables rules, but {', '.join(missing)} "
+            "is not installed; nothing was created — apt-get install nftables conntrack")
+
+
+def _bound(switch: netns.Switcher, ns_name: str) -> set[tuple[int, str]]:
+    try:
+        fd = netns.open_ns(ns_name)
+    except FileNotFoundError:
+        return set()
+    found: set[tuple[int, str]] = set()
+    try:
+        with switch.inside(fd):
+            for table, proto, state in (("tcp", "TCP", netns.TCP_LISTEN), ("tcp6", "TCP", netns.TCP_LISTEN),
+                                        ("udp", "UDP", netns.UDP_UNCONNECTED),
+                                        ("udp6", "UDP", netns.UDP_UNCONNECTED)):
+                found |= {(port, proto) for port in netns.bound_ports("/proc/thread-self/net", table, state)}
+    finally:
+        os.close(fd)
+    return found
+
+
+class DeclaredPort(Shape):
+    @property
+    def port(self) -> int: ...
+    @property
+    def protocol(self) -> str: ...
+
+
+class RunningPod(Shape):
+    """What readiness reads of a recorded pod (ops.record.PodRecord has it)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def netns(self) -> str: ...
+    @property
+    def ports(self) -> tuple[DeclaredPort, ...]: ...
+    @property
+    def containers(self) -> tuple[ProcRecord, ...]: ...
+
+
+def readiness(pods: Iterable[RunningPod], wait: float = READY_WAIT) -> dict[str, bool]:
+    """pod key → ready: every container of the pod runs and every declared TCP/UDP port is bound.
+
+    A pod whose containers run but have not bound yet gets up to `wait` seconds (a kubelet
+    readiness probe would likewise hold it back until then)."""
+    ready: dict[str, bool] = {}
+    pending: dict[str, tuple[str, set[tuple[int, str]]]] = {}
+    for pod in pods:
+        key, running = pod.key, pod.containers
+        if not all(procs.alive(rec) for rec in running):
+            ready[key] = False
+            continue
+        want = {(p.port, p.protocol) for p in pod.ports if p.protocol in (Protocol.TCP, Protocol.UDP)}
+        if want and not running:
+            ready[key] = False   # ports declared, no container recorded to serve them
+            continue
+        pending[key] = (pod.netns, want)
+    deadline = time.monotonic() + wait
+    switch = netns.Switcher()
+    try:
+        while True:
+            for key, (ns_name, want) in list(pending.items()):
+                if not want - _bound(switch, ns_name):
+                    ready[key] = True
+                    del pending[key]
+            if not pending or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+    finally:
+        switch.close()
+    ready.update({key: False for key in pending})
+    return ready
+
+
+def program(scripts: Mapping[str, str]) -> None:
+    """Run each node's script with `nft -f -` inside its namespace, all nodes in parallel."""
+    running: list[tuple[str, subprocess.Popen]] = []
+    failures: list[str] = []
+    try:
+        for name, script in scripts.items():
+            try:
+                proc = procs.popen_in(name, [NFT, "-f", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+            except FileNotFoundError as err:
+                missing = "the nft command" if err.filename in (NFT, None) else f"namespace {name}"
+                raise NetlabError(f"cannot program kube-proxy's rules in {name}: {missing} is not there; "
+                                  "run `netlab up` to rebuild the lab") from err
+            running.append((name, proc))
+        for name, proc in running:
+            _, err = proc.communicate(scripts[name], timeout=NFT_TIMEOUT)
+            if proc.returncode != 0:
+                failures.append(f"{name}: nft exited {proc.returncode}: {' '.join(err.split())[:400]}")
+    finally:
+        for _, proc in running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if failures:
+        raise NetlabError("nft rejected kube-proxy's rules (a netlab bug: please report it with the lab file) in "
+                          + "; ".join(failures))
+
+
+def flush_udp(node_netns: list[str], stale: list[tuple[str, str, int | None]]) -> None:
+    """Delete the conntrack entries of UDP flows to removed endpoints, in every node namespace.
+
+    `stale` holds (service IP, endpoint IP, nodePort or None), as conntrack.CleanStaleEntries
+    filters them: original destination the Service IP (or the NodePort), reply source the endpoint."""
+    for ns_name in node_netns:
+        for service_ip, endpoint_ip, node_port in stale:
+            filters = [["--orig-dst", service_ip]] + ([["--orig-port-dst", str(node_port)]] if node_port else [])
+            for f in filters:
+                # exit 1 with "0 flow entries have been deleted" is the common case: nothing to do
+                proc = procs.popen_in(ns_name, [CONNTRACK, "-D", "-p", "udp", *f, "--reply-src", endpoint_ip],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                proc.wait(timeout=NFT_TIMEOUT)

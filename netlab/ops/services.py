@@ -1,0 +1,86 @@
+"""Services of a running lab: EndpointSlices from ready pods, kube-proxy's rules in every node.
+
+Called by `up` and `apply` after the containers run (readiness needs them). A lab with no
+Service documents gets no kube-proxy table: only default/kubernetes would exist, and it has
+no endpoints in a lab without an API server.
+"""
+from __future__ import annotations
+
+from ..core import endpoints, kubeproxy
+from ..core.clusterip import KUBERNETES_SERVICE
+from ..core.ipam import Allocation
+from ..kernel import kubeproxy as proxy_kernel
+from ..model.lab import LabFile
+from ..model.service import ServiceType
+from .record import EndpointRecord, LabRecord, ServicePortRecord, ServiceRecord
+from .. import names
+
+
+def wanted(lab: LabFile) -> bool:
+    return any(svc.key != KUBERNETES_SERVICE for svc in lab.services)
+
+
+def needed(lab: LabFile, record: LabRecord) -> bool:
+    """Rules to write: the lab has Services, or had some whose rules must go."""
+    return wanted(lab) or bool(record.services)
+
+
+def check_tools(lab: LabFile) -> None:
+    if wanted(lab):
+        proxy_kernel.check_tools(lab.lab.name)
+
+
+def rulesets(lab: LabFile, alloc: Allocation, ready: dict[str, bool]) -> dict[str, str]:
+    """node namespace → its kube-proxy script."""
+    return {names.node_netns(lab.lab.name, node): kubeproxy.ruleset(proxy)
+            for node, proxy in endpoints.node_proxies(lab, alloc, ready).items()}
+
+
+def describe(lab: LabFile, alloc: Allocation, ready: dict[str, bool]) -> tuple[ServiceRecord, ...]:
+    """The record's Services (`services` of status --json): type, ClusterIP, ports, EndpointSlice endpoints."""
+    svc_alloc = endpoints.services(lab)
+    out = []
+    for svc in lab.services:
+        ports, eps = [], {}
+        for i, port in enumerate(svc.ports):
+            node_port = svc_alloc.node_ports.get((svc.key, i)) if svc.type is ServiceType.NODE_PORT else None
+            target = port.port if port.target_port is None else port.target_port
+            ports.append(ServicePortRecord(port.name or None, port.port, target, port.protocol.value, node_port))
+            for ep in endpoints.slice_endpoints(svc, port, lab, alloc.pod_ips, ready):
+                eps.setdefault(ep.pod.key, EndpointRecord(ep.pod.key, str(ep.ip), ep.ready, ep.pod.node))
+        cluster_ip = ("None" if svc.headless else str(svc_alloc.cluster_ips[svc.key])) \
+            if svc.type is not ServiceType.EXTERNAL_NAME else None
+        note = None
+        if svc.selector is None and svc.type is not ServiceType.EXTERNAL_NAME:
+            note = "no selector: no managed endpoints (the lab runs no API server)" \
+                if svc.key == KUBERNETES_SERVICE else "no selector: no managed endpoints"
+        out.append(ServiceRecord(svc.name, svc.namespace, svc.type.value, cluster_ip, tuple(ports),
+                                 tuple(eps.values()), note, svc.external_name or None,
+                                 svc.affinity_timeout if svc.session_affinity else None))
+    return tuple(out)
+
+
+def _udp_endpoints(services: tuple[ServiceRecord, ...]) -> set[tuple[str, str, int | None]]:
+    found = set()
+    for svc in services:
+        for port in svc.ports:
+            if port.protocol != "UDP" or not svc.cluster_ip or svc.cluster_ip == "None":
+                continue
+            for ep in svc.endpoints:
+                if ep.ready:
+                    found.add((svc.cluster_ip, ep.ip, port.node_port))
+    return found
+
+
+def converge(lab: LabFile, alloc: Allocation, record: LabRecord) -> tuple[ServiceRecord, ...] | None:
+    """Rewrite every node's kube-proxy table; the record's new Services (None: nothing to do)."""
+    if not needed(lab, record):
+        return None
+    ready = proxy_kernel.readiness(record.pods)
+    scripts = rulesets(lab, alloc, ready)
+    proxy_kernel.program(scripts)
+    described = describe(lab, alloc, ready) if wanted(lab) else ()
+    stale = _udp_endpoints(record.services) - _udp_endpoints(described)
+    if stale:
+        proxy_kernel.flush_udp(list(scripts), sorted(stale, key=str))
+    return described
