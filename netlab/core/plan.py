@@ -8,6 +8,7 @@ from functools import cached_property
 from ipaddress import IPv4Interface, IPv4Network
 
 from . import backends
+from .daemon import DaemonRun
 from .ipam import Allocation, NodeAlloc
 from .pod import pod_address
 from ..model.lab import LabFile, Pod
@@ -38,6 +39,7 @@ class NetnsPlan:
     depends_on: str | None = None   # a namespace whose rebuild forces this one's
     containers: tuple[ContainerRun, ...] = ()
     fingerprint: str = field(default="", compare=False)
+    daemons: tuple[DaemonRun, ...] = ()   # a node's daemons (the backend's: BIRD), owned like containers
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,9 @@ def build(lab: LabFile, alloc: Allocation) -> Plan:
 
 
 def _with_fingerprint(ns: NetnsPlan, lab: str) -> NetnsPlan:
-    digest = hashlib.sha256(repr((lab, ns.name, ns.role, ns.steps, ns.containers)).encode()).hexdigest()[:16]
-    return NetnsPlan(ns.name, ns.role, ns.subject, ns.steps, ns.depends_on, ns.containers, digest)
+    digest = hashlib.sha256(repr((lab, ns.name, ns.role, ns.steps, ns.containers)
+                                 + ((ns.daemons,) if ns.daemons else ())).encode()).hexdigest()[:16]
+    return NetnsPlan(ns.name, ns.role, ns.subject, ns.steps, ns.depends_on, ns.containers, digest, ns.daemons)
 
 
 def _vpc(lab: LabFile, alloc: Allocation) -> NetnsPlan:
@@ -133,7 +136,7 @@ def _node(lab: LabFile, alloc: Allocation, node: NodeAlloc, mtu: int) -> NetnsPl
         ]
     steps += backends.of(lab).node_steps(lab, alloc, node)
     return NetnsPlan(node_netns(name, node.name), Role.NODE, node.name, tuple(steps),
-                     depends_on=vpc_netns(name))
+                     depends_on=vpc_netns(name), daemons=backends.daemons(lab, alloc, node))
 
 
 def _pod(lab: LabFile, alloc: Allocation, pod: Pod, mtu: int) -> NetnsPlan:
@@ -177,6 +180,7 @@ def render(plan: Plan) -> str:
     for ns in plan.namespaces:
         out.append(f"\nip netns add {ns.name}    # {ns.role.value} {ns.subject}")
         out += [f"  {step.describe()}" for step in ns.steps]
+        out += [f"  {daemon.describe()}" for daemon in ns.daemons]
         for run in ns.containers:
             what = " ".join(run.argv) if run.argv else \
                 "built-in responder on " + ", ".join(f"{p}/{proto}" for p, proto in run.ports)

@@ -21,7 +21,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from . import netns, rtnl
 from ..errors import NetlabError
-from ..core.steps import Addr, Bridge, Fdb, Ipip, Ipvlan, Macvlan, Neigh, Note, Route, Step, Sysctl, Up, Veth, Vxlan
+from ..core.steps import Addr, Blackhole, Bridge, Fdb, Ipip, Ipvlan, Macvlan, Neigh, Note, Route, Step, Sysctl, Up, Veth, Vxlan
 
 IPVLAN_MODES = {"l2": 0, "l3": 1}    # IPVLAN_MODE_L2, IPVLAN_MODE_L3
 BRIDGE_MODE_HAIRPIN = 1
@@ -199,6 +199,9 @@ class Kernel:
         h.nl.call(rtnl.new_route(step.dst.network_address, step.dst.prefixlen, h.index(step.dev), step.via,
                                  step.onlink, rtnl.RT_SCOPE_UNIVERSE if step.via is not None else rtnl.RT_SCOPE_LINK))
 
+    def _blackhole(self, h: Handle, step: Blackhole) -> None:
+        h.ipr.route("add", dst=str(step.dst), type="blackhole", priority=step.metric)
+
     def _bridge(self, h: Handle, step: Bridge) -> None:
         self._learn(h, h.nl.create_and_get(rtnl.new_bridge(step.name, step.mtu), step.name))
 
@@ -278,12 +281,13 @@ class Kernel:
 # Through netlab.rtnl: Up, Addr, Route, Bridge, Veth, Vxlan, Neigh, Fdb (the frequent ones).
 # Through pyroute2's IPRoute (Handle.ipr): Macvlan and Ipvlan (rtnl has no encoder for their
 # link info, nor for IFLA_NET_NS_FD on a child of another namespace's link) and Ipip (its
-# EEXIST fallback re-sets tunl0's MTU); they are one per node or pod, so the cost is small.
+# EEXIST fallback re-sets tunl0's MTU) and Blackhole; they are one per node or pod, so the cost is small.
 # Sysctl writes /proc/sys inside the namespace; Note is the kernel's own doing.
 APPLIERS: dict[type, Callable[[Kernel, Handle, Step], None]] = {
     Up: Kernel._up, Addr: Kernel._addr, Route: Kernel._route, Bridge: Kernel._bridge, Veth: Kernel._veth,
     Vxlan: Kernel._vxlan, Macvlan: Kernel._underlay_child, Ipvlan: Kernel._underlay_child, Ipip: Kernel._tunl,
     Neigh: Kernel._neigh, Fdb: Kernel._fdb, Sysctl: Kernel._sysctl, Note: Kernel._note,
+    Blackhole: Kernel._blackhole,
 }
 
 

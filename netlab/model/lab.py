@@ -19,6 +19,7 @@ class Backend(StrEnum):
     MACVLAN = "macvlan"
     IPIP = "ipip"
     IPVLAN = "ipvlan"
+    BGP = "bgp"
 
 
 class IpvlanMode(StrEnum):
@@ -77,6 +78,16 @@ class IpvlanOptions:
 
 
 @dataclass(frozen=True)
+class BgpOptions:
+    """Calico's BGPConfiguration: the cluster's AS (Calico's default 64512), whether every node
+    peers with every other (nodeToNodeMesh), and the nodes acting as route reflectors."""
+
+    as_number: int = 64512
+    node_to_node_mesh: bool = True
+    route_reflectors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class LabSpec:
     name: str
     backend: Backend
@@ -85,6 +96,7 @@ class LabSpec:
     underlay_mtu: int = 1500
     vxlan: VxlanOptions = VxlanOptions()
     ipvlan: IpvlanOptions = IpvlanOptions()
+    bgp: BgpOptions = BgpOptions()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..core import backends, ipam, plan
-from ..kernel import limits, netns, procs
+from ..kernel import daemons, limits, netns, nodefs, procs
 from . import state
 from ..kernel.apply import LIMIT_HINTS, Kernel, probe_link_kinds
 from ..kernel.kernelmods import modprobe_hint, unloaded_modules
@@ -70,6 +70,36 @@ def check_kernel(lab: LabFile) -> None:
             "nothing was created — choose another backend, or load the module (modprobe) and retry")
 
 
+def check_programs(the_plan: Plan) -> None:
+    """Fail before anything is built when a daemon the backend runs in each node is not installed."""
+    missing = daemons.missing_programs([d for ns in the_plan.namespaces for d in ns.daemons])
+    if missing:
+        raise KernelFeatureMissing(
+            f"backend {the_plan.lab.lab.backend.value!r} runs "
+            + ", ".join(f"`{d.argv[0]}` (Debian package {d.package})" for d in missing)
+            + " in every node, and it is not installed; nothing was created — install it: apt-get install "
+            + " ".join(sorted({d.package for d in missing})))
+
+
+def _start_daemons(the_plan: Plan) -> int:
+    """Start each node's daemons that are not running (a kept node's keep theirs)."""
+    lab = the_plan.lab.lab.name
+    started = 0
+    for ns in the_plan.namespaces:
+        for daemon in ns.daemons:
+            if daemons.running(lab, ns.name, daemon.name):
+                continue
+            root = nodefs.prepare(nodefs.node_root(state.lab_dir(lab), ns.subject))
+            logs = state.lab_dir(lab) / "logs"
+            logs.mkdir(parents=True, exist_ok=True)
+            try:
+                daemons.start(lab, ns.name, root, ns.subject, daemon, str(logs / f"{ns.subject}.{daemon.name}.log"))
+            except OSError as err:
+                raise NetlabError(f"node {ns.subject}: {daemon.name} could not start: {describe_failure(err)}") from err
+            started += 1
+    return started
+
+
 def up(lab: LabFile, progress=None) -> UpResult:
     timings = Timings()
     the_plan = make_plan(lab)
@@ -78,6 +108,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
     limits.raise_open_files()
     check_kernel(lab)
     enforce.check_features(lab)
+    check_programs(the_plan)
     timings.mark("kernel check")
     name = lab.lab.name
     with state.locked(name), Kernel() as kernel:
@@ -103,6 +134,8 @@ def up(lab: LabFile, progress=None) -> UpResult:
             _build(kernel, the_plan, create, progress, timings)
             started = _start_containers(kernel, the_plan, record)
             timings.mark("start containers")
+            if _start_daemons(the_plan):
+                timings.mark("start node daemons")
             # policies are not in the namespace fingerprints: every run rewrites them, nothing is rebuilt
             enforced = enforce.converge(lab, the_plan.alloc, record)
             timings.mark("network policies")

@@ -12,7 +12,7 @@ from .collected import Collected
 from .crosscheck import cross_check
 from ..errors import InputError, Problem
 from .kubeobjects import load_namespace, load_pod
-from ..model.lab import (KUBEADM_API_VERSIONS, LAB_API_VERSION, Backend, IpvlanMode, IpvlanOptions, LabFile, LabSpec,
+from ..model.lab import (KUBEADM_API_VERSIONS, LAB_API_VERSION, Backend, BgpOptions, IpvlanMode, IpvlanOptions, LabFile, LabSpec,
                          Namespace, Networking, NodeSpec, Pod, VxlanOptions)
 from ..names import MAX_LAB_NAME
 from ..model.yamlsrc import Document, load_documents
@@ -184,7 +184,7 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
     name = check.dns_label(meta.get("name", MISSING), "metadata.name", "lab name", max_len=MAX_LAB_NAME)
     check.label = f"Lab({name})" if name else "Lab"
     spec = check.mapping(raw.get("spec", MISSING), "spec", required=True)
-    check.known_keys(spec, "spec", ("backend", "nodes", "scale", "underlay", "vxlan", "ipvlan"))
+    check.known_keys(spec, "spec", ("backend", "nodes", "scale", "underlay", "vxlan", "ipvlan", "bgp"))
     backend_text = check.string(spec.get("backend", MISSING), "spec.backend") or Backend.VXLAN.value
     try:
         backend = Backend(backend_text)
@@ -207,10 +207,43 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
         check.error("spec.vxlan", f"vxlan options given for backend {backend.value!r}",
                     "remove spec.vxlan or use backend: vxlan")
     ipvlan = _load_ipvlan(spec, check, backend)
+    bgp = _load_bgp(spec, check, backend, got)
     name = name or "invalid"   # keeps checking the rest; the error stops the build
     defaults = LabSpec(name, backend, ())
     return LabSpec(name, backend, tuple(nodes), subnet or defaults.underlay_subnet,
-                   mtu or defaults.underlay_mtu, vxlan, ipvlan)
+                   mtu or defaults.underlay_mtu, vxlan, ipvlan, bgp)
+
+
+def _load_bgp(spec: dict, check: DocChecker, backend: Backend, got: Collected) -> BgpOptions:
+    """spec.bgp: Calico's BGPConfiguration fields (asNumber, nodeToNodeMeshEnabled as
+    nodeToNodeMesh) and the route reflector nodes (Calico: nodes with a routeReflectorClusterID)."""
+    raw = check.mapping(spec.get("bgp", MISSING), "spec.bgp")
+    check.known_keys(raw, "spec.bgp", ("asNumber", "nodeToNodeMesh", "routeReflectors"))
+    if raw and backend is not Backend.BGP:
+        check.error("spec.bgp", f"bgp options given for backend {backend.value!r}",
+                    "remove spec.bgp or use backend: bgp")
+    defaults = BgpOptions()
+    asn = check.integer(raw.get("asNumber", MISSING), "spec.bgp.asNumber", 1, (1 << 32) - 1)
+    mesh = check.boolean(raw.get("nodeToNodeMesh", MISSING), "spec.bgp.nodeToNodeMesh")
+    listed = check.sequence(raw.get("routeReflectors", MISSING), "spec.bgp.routeReflectors")
+    reflectors: list[str] = []
+    for i, item in enumerate(listed):
+        path = f"spec.bgp.routeReflectors[{i}]"
+        node = check.string(item, path, required=True)
+        if node is None:
+            continue
+        if node not in got.node_paths:
+            check.error(path, f"unknown node {node!r}",
+                        "use one of: " + ", ".join(got.node_paths) if got.node_paths else "declare the node")
+        elif node in reflectors:
+            check.error(path, f"node {node!r} is listed twice", "list each reflector once")
+        else:
+            reflectors.append(node)
+    mesh = defaults.node_to_node_mesh if mesh is None else mesh
+    if not mesh and not reflectors and not listed:
+        check.error("spec.bgp.nodeToNodeMesh", "with the node-to-node mesh off and no route reflectors "
+                    "no node would peer with any other", "list routeReflectors, or set nodeToNodeMesh: true")
+    return BgpOptions(asn or defaults.as_number, mesh, tuple(reflectors))
 
 
 def _load_ipvlan(spec: dict, check: DocChecker, backend: Backend) -> IpvlanOptions:

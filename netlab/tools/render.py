@@ -17,6 +17,16 @@ def console() -> Console:
 
 def status_json(record: dict) -> dict:
     """The contract's `status --json` object for one lab (more keys may be added)."""
+    data = _status_json(record)
+    if record.get("backend") == "bgp":
+        from . import bgp   # only bgp labs ask their BIRDs
+        for node, found in zip(data["nodes"], bgp.lab_sessions(record).values()):
+            node["bgp"] = {"running": found is not None,
+                           "sessions": [s.to_json() for s in found or []]}
+    return data
+
+
+def _status_json(record: dict) -> dict:
     return {
         "name": record["name"], "backend": record["backend"], "status": record.get("status", "unknown"),
         "networking": record["networking"], "mtu": record.get("mtu"), "underlay": record.get("underlay"),
@@ -69,5 +79,16 @@ def print_lab(console: Console, record: dict) -> None:
         pods.add_row(f"{p['namespace']}/{p['name']}", p["node"], p["ip"],
                      p["netns"] if p["present"] else f"[red]{p['netns']} (missing)[/]", conts)
     console.print(pods)
+    if any("bgp" in n for n in data["nodes"]):
+        sessions = Table(title="BGP sessions (birdc show protocols)")
+        for col in ("node", "protocol", "peer", "state", "routes received", "since"):
+            sessions.add_column(col)
+        for n in data["nodes"]:
+            if not n["bgp"]["running"]:
+                sessions.add_row(n["name"], "[red]bird not running[/]", "", "", "", "")
+            for s in n["bgp"]["sessions"]:
+                state = s["state"] if s["state"] == "Established" else f"[red]{s['state']}[/]"
+                sessions.add_row(n["name"], s["protocol"], s["peer"], state, str(s["routes"]), s["since"])
+        console.print(sessions)
     if data["policies"]:
         console.print("NetworkPolicies enforced: " + ", ".join(data["policies"]))

@@ -8,7 +8,7 @@ from types import MappingProxyType
 
 from ...errors import Problem
 from ...model.lab import Backend, LabFile
-from . import hostgw, ipip, ipvlan, macvlan, vxlan
+from . import bgp, hostgw, ipip, ipvlan, macvlan, vxlan
 from .kind import BackendKind
 
 REGISTRY: MappingProxyType[Backend, BackendKind] = MappingProxyType({kind.name: kind for kind in (
@@ -17,6 +17,7 @@ REGISTRY: MappingProxyType[Backend, BackendKind] = MappingProxyType({kind.name: 
     macvlan.KIND,
     ipip.KIND,
     ipvlan.KIND,
+    bgp.KIND,
 )})
 KERNEL_OPTIONS = {   # link kind -> (kernel config option, module)
     "veth": ("CONFIG_VETH", "veth"), "bridge": ("CONFIG_BRIDGE", "bridge"),
@@ -43,6 +44,12 @@ def kernel_option(kind: str) -> str:
     """How to name a missing link kind to the user: its kernel option and module."""
     option, module = KERNEL_OPTIONS.get(kind, (f"CONFIG_{kind.upper()}", kind))
     return f"{kind} ({option}, module {module})"
+
+
+def daemons(lab: LabFile, alloc, node) -> tuple:
+    """The daemons the backend runs in `node` (none for most backends)."""
+    kind = of(lab)
+    return kind.node_daemons(lab, alloc, node) if kind.node_daemons else ()
 
 
 def check(lab: LabFile) -> list[Problem]:

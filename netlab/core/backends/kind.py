@@ -5,11 +5,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...model.lab import Backend, LabFile, Pod
+from ..daemon import DaemonRun
 from ..ipam import Allocation, NodeAlloc
 from ..steps import Step
 
 NodeSteps = Callable[[LabFile, Allocation, NodeAlloc], list[Step]]
 PodSteps = Callable[[LabFile, Allocation, Pod], list[Step]]
+NodeDaemons = Callable[[LabFile, Allocation, NodeAlloc], tuple[DaemonRun, ...]]
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class BackendKind:
     pod_steps: PodSteps | None = None      # a pod's eth0 and routes, when pods sit on the underlay
     l2: L2Need | None = None               # set when it cannot cross the VPC router between racks
     flannel: bool = False                  # writes flannel's /run/flannel/subnet.env on each node
+    node_daemons: NodeDaemons | None = None   # daemons each node runs (BIRD), started after the build
 
     @property
     def pods_on_underlay(self) -> bool:
