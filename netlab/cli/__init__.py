@@ -23,6 +23,7 @@ COMMANDS = {
     "probe": "probe:probe",
     "apply": "policy:apply", "policy": "policy:policy",
     "bench": "bench:bench",
+    "node": "node:node",
 }
 
 

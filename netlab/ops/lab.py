@@ -81,11 +81,13 @@ def check_programs(the_plan: Plan) -> None:
             + " ".join(sorted({d.package for d in missing})))
 
 
-def _start_daemons(the_plan: Plan) -> int:
-    """Start each node's daemons that are not running (a kept node's keep theirs)."""
+def start_daemons(the_plan: Plan, only: str | None = None) -> int:
+    """Start each node's daemons that are not running (a kept node's keep theirs); `only`: one node's."""
     lab = the_plan.lab.lab.name
     started = 0
     for ns in the_plan.namespaces:
+        if only is not None and ns.name != only:
+            continue
         for daemon in ns.daemons:
             if daemons.running(lab, ns.name, daemon.name):
                 continue
@@ -134,7 +136,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
             _build(kernel, the_plan, create, progress, timings)
             started = _start_containers(kernel, the_plan, record)
             timings.mark("start containers")
-            if _start_daemons(the_plan):
+            if start_daemons(the_plan):
                 timings.mark("start node daemons")
             # policies are not in the namespace fingerprints: every run rewrites them, nothing is rebuilt
             enforced = enforce.converge(lab, the_plan.alloc, record)

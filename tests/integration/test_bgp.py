@@ -123,3 +123,33 @@ def test_missing_bird_is_named_before_anything_is_built(tmp_path):
     assert result.returncode == 1
     assert "bird2" in result.stderr and "nothing was created" in result.stderr
     assert lab_namespaces(name) == [] and not state.lab_dir(name).exists()
+
+
+def test_node_stop_withdraws_its_block_and_start_brings_it_back(make_lab):
+    name = lab_name("bgps")
+    make_lab(topology("bgp-mesh", name))
+    wait_converged(name)
+    cidrs, ips = blocks(name), underlay_ips(name)
+    others = ("node-1", "node-2", "node-3")
+    pods = pods_of(name)
+    result = netlab("node", "stop", "node-4", "--name", name, check=True)
+    assert "1 daemon(s) stopped" in result.stdout
+    assert daemons.running(name, f"{name}.node-4", "bird") == []
+    # BIRD's shutdown tells the peers: no other node keeps a route to node-4's block
+    wait_for(lambda: not any(cidrs["node-4"] in bird_routes(name, o) for o in others), "routes withdrawn")
+    assert ping_ttl(pods["a"]["netns"], pods["d"]["ip"]) is None
+    assert all(cidrs[n] in bird_routes(name, "node-1") for n in ("node-2", "node-3"))   # the rest stays
+    assert [(l["ifname"], l["operstate"]) for l in ip(f"{name}.vpc", "link", "show", "node-4")] == [("node-4", "DOWN")]
+    result = netlab("node", "start", "node-4", "--name", name, check=True)
+    assert "1 daemon(s) started" in result.stdout
+    wait_for(lambda: all(bird_routes(name, o).get(cidrs["node-4"], {}).get("gateway") == ips["node-4"]
+                         for o in others), "routes back")
+    wait_converged(name)
+    assert ping_ttl(pods["a"]["netns"], pods["d"]["ip"]) == 62
+
+
+def test_node_stop_refuses_a_pod(make_lab):
+    name = lab_name("bgpn")
+    make_lab(topology("bgp-mesh", name))
+    result = netlab("node", "stop", "a", "--name", name)
+    assert result.returncode == 2 and "is a pod" in result.stderr
