@@ -27,7 +27,7 @@ class Peer:
     asn: int
     passive: bool = False         # the mesh's unidirectional sessions: the peer connects to us
     rr_client: bool = False       # we reflect this peer's routes (we are a route reflector)
-    next_hop_self: bool = False   # eBGP to a rack router: announce our own address
+    source: IPv4Address | None = None   # the local address of the session (default: the router id)
 
 
 @dataclass(frozen=True)
@@ -132,13 +132,11 @@ def render(node: BirdNode) -> str:
     for peer in node.peers:
         out += ["", f"protocol bgp {peer.protocol} from bgp_template {{",
                 f"  neighbor {peer.ip} as {peer.asn};",
-                f"  source address {node.router_id};  # The local address we use for the TCP connection"]
+                f"  source address {peer.source or node.router_id};  # The local address we use for the TCP connection"]
         if peer.passive:
             out.append("  passive on; # Mesh is unidirectional, peer will connect to us.")
         if peer.rr_client:
             out += ["  rr client;", f"  rr cluster id {RR_CLUSTER_ID};"]
-        if peer.next_hop_self:
-            out += ["  ipv4 {", "    next hop self;", "  };"]
         out.append("}")
     if not node.peers:
         out += ["", "# No BGP peers."]

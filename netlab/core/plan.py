@@ -108,7 +108,8 @@ def _vpc(lab: LabFile, alloc: Allocation) -> NetnsPlan:
             steps.append(Addr(bridge, IPv4Interface(f"{rack.router_ip}/{rack.segment.prefixlen}")))
     if routed:
         steps.append(Sysctl("net/ipv4/ip_forward", "1"))
-    return NetnsPlan(vpc_netns(lab.lab.name), Role.VPC, lab.lab.name, tuple(steps))
+    return NetnsPlan(vpc_netns(lab.lab.name), Role.VPC, lab.lab.name, tuple(steps),
+                     daemons=backends.router_daemons(lab, alloc))
 
 
 def _node(lab: LabFile, alloc: Allocation, node: NodeAlloc, mtu: int) -> NetnsPlan:
@@ -171,6 +172,12 @@ def subnet_env(lab: LabFile, node: NodeAlloc, mtu: int) -> dict[str, str] | None
         "FLANNEL_MTU": str(mtu),
         "FLANNEL_IPMASQ": "true",
     }
+
+
+def daemon_host(ns: NetnsPlan) -> str:
+    """Whose files a namespace's daemons use (netlab.kernel.nodefs): the node's, or "vpc" (the
+    router; no node may be called so)."""
+    return "vpc" if ns.role is Role.VPC else ns.subject
 
 
 def render(plan: Plan) -> str:

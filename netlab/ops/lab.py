@@ -91,13 +91,14 @@ def start_daemons(the_plan: Plan, only: str | None = None) -> int:
         for daemon in ns.daemons:
             if daemons.running(lab, ns.name, daemon.name):
                 continue
-            root = nodefs.prepare(nodefs.node_root(state.lab_dir(lab), ns.subject))
+            host = plan.daemon_host(ns)
+            root = nodefs.prepare(nodefs.node_root(state.lab_dir(lab), host))
             logs = state.lab_dir(lab) / "logs"
             logs.mkdir(parents=True, exist_ok=True)
             try:
-                daemons.start(lab, ns.name, root, ns.subject, daemon, str(logs / f"{ns.subject}.{daemon.name}.log"))
+                daemons.start(lab, ns.name, root, host, daemon, str(logs / f"{host}.{daemon.name}.log"))
             except OSError as err:
-                raise NetlabError(f"node {ns.subject}: {daemon.name} could not start: {describe_failure(err)}") from err
+                raise NetlabError(f"{host}: {daemon.name} could not start: {describe_failure(err)}") from err
             started += 1
     return started
 

@@ -207,14 +207,15 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
         check.error("spec.vxlan", f"vxlan options given for backend {backend.value!r}",
                     "remove spec.vxlan or use backend: vxlan")
     ipvlan = _load_ipvlan(spec, check, backend)
-    bgp = _load_bgp(spec, check, backend, got)
+    bgp = _load_bgp(spec, check, backend, got, nodes)
     name = name or "invalid"   # keeps checking the rest; the error stops the build
     defaults = LabSpec(name, backend, ())
     return LabSpec(name, backend, tuple(nodes), subnet or defaults.underlay_subnet,
                    mtu or defaults.underlay_mtu, vxlan, ipvlan, bgp)
 
 
-def _load_bgp(spec: dict, check: DocChecker, backend: Backend, got: Collected) -> BgpOptions:
+def _load_bgp(spec: dict, check: DocChecker, backend: Backend, got: Collected,
+              nodes: list[NodeSpec]) -> BgpOptions:
     """spec.bgp: Calico's BGPConfiguration fields (asNumber, nodeToNodeMeshEnabled as
     nodeToNodeMesh) and the route reflector nodes (Calico: nodes with a routeReflectorClusterID)."""
     raw = check.mapping(spec.get("bgp", MISSING), "spec.bgp")
@@ -239,6 +240,9 @@ def _load_bgp(spec: dict, check: DocChecker, backend: Backend, got: Collected) -
             check.error(path, f"node {node!r} is listed twice", "list each reflector once")
         else:
             reflectors.append(node)
+    if reflectors and len({node.rack for node in nodes}) > 1:
+        check.error("spec.bgp.routeReflectors", "route reflectors serve one AS, and with racks each rack is "
+                    "its own AS peering with the VPC router", "remove routeReflectors, or the nodes' racks")
     mesh = defaults.node_to_node_mesh if mesh is None else mesh
     if not mesh and not reflectors and not listed:
         check.error("spec.bgp.nodeToNodeMesh", "with the node-to-node mesh off and no route reflectors "

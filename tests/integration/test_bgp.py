@@ -153,3 +153,30 @@ def test_node_stop_refuses_a_pod(make_lab):
     make_lab(topology("bgp-mesh", name))
     result = netlab("node", "stop", "a", "--name", name)
     assert result.returncode == 2 and "is a pod" in result.stderr
+
+
+def test_racks_route_pods_across_the_vpc_router_with_ebgp(make_lab):
+    """host-gw is refused across racks; bgp crosses them: the router's BIRD learns every block."""
+    name = lab_name("bgpk")
+    make_lab(topology("bgp-racks", name))
+    wait_converged(name)
+    ips, cidrs = underlay_ips(name), blocks(name)
+    found = bgp.lab_sessions(state.load(name))
+    assert {s.peer for s in found["node-1"]} == {"10.250.0.1", ips["node-2"]}      # its router and rack-mate
+    assert {s.peer for s in found["node-3"]} == {"10.250.4.1", ips["node-4"]}
+    assert all(s.state == "Established" for sessions in found.values() for s in sessions)
+    learned = bird_routes(name, "node-1")
+    assert {dst: r.get("gateway") for dst, r in learned.items()} == {
+        cidrs["node-2"]: ips["node-2"], cidrs["node-3"]: "10.250.0.1", cidrs["node-4"]: "10.250.0.1"}
+    router = {r["dst"]: (r.get("gateway"), r["dev"]) for r in ip(f"{name}.vpc", "route", "show")
+              if r.get("protocol") == "bird"}
+    assert router == {cidrs["node-1"]: (ips["node-1"], "vpc0"), cidrs["node-2"]: (ips["node-2"], "vpc0"),
+                      cidrs["node-3"]: (ips["node-3"], "vpc-r2"), cidrs["node-4"]: (ips["node-4"], "vpc-r2")}
+    pods = pods_of(name)
+    assert ping_ttl(pods["a"]["netns"], pods["b"]["ip"]) == 62            # same rack: two nodes
+    assert ping_ttl(pods["a"]["netns"], pods["c"]["ip"]) == 61            # + the router
+    assert all(ping_ttl(pods[x]["netns"], pods[y]["ip"]) is not None for x, y in itertools.permutations(pods, 2))
+    birds = daemons.running(name, f"{name}.vpc", "bird")
+    assert len(birds) == 1
+    netlab("down", "--name", name, check=True)
+    assert daemons.process_state(birds[0].pid) in (None, "Z")

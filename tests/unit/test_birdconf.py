@@ -17,14 +17,18 @@ from ipaddress import IPv4Address
 
 ROOT = Path(__file__).parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "bird"
-LABS = ("bgp-mesh", "bgp-reflectors")
+LABS = ("bgp-mesh", "bgp-reflectors", "bgp-racks")
 
 
 def configs(lab_name: str) -> dict[str, str]:
+    """Each node's bird.conf, and the VPC router's ("vpc") when the lab has racks."""
     lab = load_file(str(ROOT / "topologies" / f"{lab_name}.yaml"))
     alloc = ipam.allocate(lab)
-    return {node.name: dict(bgp.node_daemons(lab, alloc, node)[0].files)[bgp.BIRD_CONF]
-            for node in alloc.nodes.values()}
+    out = {node.name: dict(bgp.node_daemons(lab, alloc, node)[0].files)[bgp.BIRD_CONF]
+           for node in alloc.nodes.values()}
+    for daemon in bgp.router_daemons(lab, alloc):
+        out["vpc"] = dict(daemon.files)[bgp.BIRD_CONF]
+    return out
 
 
 def peers_of(lab_name: str):
@@ -85,3 +89,15 @@ def test_bird_itself_parses_every_generated_config(lab_name, tmp_path):
         conf.write_text(text)
         done = subprocess.run(["bird", "-p", "-c", str(conf)], capture_output=True, text=True)
         assert done.returncode == 0, f"{node}: {done.stderr}"
+
+
+def test_racks_are_one_as_each_and_peer_with_the_router_over_ebgp():
+    peers = peers_of("bgp-racks")
+    conf = configs("bgp-racks")
+    assert [(p.ip, p.asn) for p in peers["node-1"]] == [(IPv4Address("10.250.0.1"), 64514),
+                                                         (IPv4Address("10.250.0.11"), 64512)]
+    assert [(p.ip, p.asn) for p in peers["node-3"]] == [(IPv4Address("10.250.4.1"), 64514),
+                                                         (IPv4Address("10.250.4.11"), 64513)]
+    assert "local as 64513;" in conf["node-4"] and "local as 64514;" in conf["vpc"]
+    # the router speaks to each rack from its own address there
+    assert "neighbor 10.250.4.10 as 64513;\n  source address 10.250.4.1;" in conf["vpc"]

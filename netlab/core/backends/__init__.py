@@ -52,6 +52,12 @@ def daemons(lab: LabFile, alloc, node) -> tuple:
     return kind.node_daemons(lab, alloc, node) if kind.node_daemons else ()
 
 
+def router_daemons(lab: LabFile, alloc) -> tuple:
+    """The daemons the backend runs in the VPC namespace, the racks' router (none for most)."""
+    kind = of(lab)
+    return kind.router_daemons(lab, alloc) if kind.router_daemons else ()
+
+
 def check(lab: LabFile) -> list[Problem]:
     """What the lab asks of its backend that the backend cannot do (the loader reports these)."""
     kind = of(lab)

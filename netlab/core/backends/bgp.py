@@ -8,14 +8,19 @@ node, reflecting the non-reflectors' routes (`rr client; rr cluster id`); with t
 other nodes peer only with the reflectors. Pods stay on cni0 as with host-gw: only the
 node-to-node routes are Calico's (see ipip.py for the same deviation). Each node holds a
 `blackhole` route for its block, as Calico does, behind the block's route on cni0.
+
+Racks (Calico's "AS per rack" design): each rack is its own AS (asNumber + the rack's index), its
+nodes mesh within the rack, and each node peers over eBGP with the VPC router — which runs BIRD
+too, in AS asNumber + the number of racks — so pods are routed across racks with no tunnel,
+where host-gw is refused.
 """
 from __future__ import annotations
 
 from ..birdconf import BirdNode, Peer, mesh_protocol, passive_towards, render
 from ..daemon import DaemonRun
-from ..ipam import Allocation, NodeAlloc
+from ..ipam import Allocation, NodeAlloc, Rack
 from ...model.lab import Backend, LabFile
-from .kind import BackendKind, L2Need
+from .kind import BackendKind
 from ..steps import Blackhole, Step
 
 BLACKHOLE_METRIC = 1024      # behind cni0's connected route (metric 0) for the same /24
@@ -27,13 +32,31 @@ def node_steps(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> list[Step]:
     return [Blackhole(node.pod_cidr, BLACKHOLE_METRIC)]
 
 
+def racked(alloc: Allocation) -> bool:
+    return len(alloc.racks) > 1
+
+
+def rack_as(lab: LabFile, rack: Rack) -> int:
+    return lab.lab.bgp.as_number + rack.index
+
+
+def router_as(lab: LabFile, alloc: Allocation) -> int:
+    return lab.lab.bgp.as_number + len(alloc.racks)
+
+
+def node_as(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> int:
+    return rack_as(lab, node.rack) if racked(alloc) else lab.lab.bgp.as_number
+
+
 def peers(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> tuple[Peer, ...]:
     opts = lab.lab.bgp
     reflectors = set(opts.route_reflectors)
-    asn = opts.as_number
+    asn = node_as(lab, alloc, node)
     out: list[Peer] = []
+    if racked(alloc):   # the rack's router, over eBGP (Calico: a global peer)
+        out.append(Peer(mesh_protocol(node.rack.router_ip, "Global"), node.rack.router_ip, router_as(lab, alloc)))
     for other in alloc.nodes.values():
-        if other.name == node.name:
+        if other.name == node.name or other.rack != node.rack:
             continue
         if node.name in reflectors:
             # a reflector ignores the mesh (Calico) and peers with every node; non-reflectors are its clients
@@ -49,16 +72,29 @@ def peers(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> tuple[Peer, ...]:
 
 def bird_node(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> BirdNode:
     role = "route reflector" if node.name in lab.lab.bgp.route_reflectors else "node"
-    return BirdNode(node.name, node.underlay_ip, lab.lab.bgp.as_number, (node.pod_cidr,),
+    return BirdNode(node.name, node.underlay_ip, node_as(lab, alloc, node), (node.pod_cidr,),
                     lab.networking.pod_subnet, peers(lab, alloc, node), role)
 
 
+def bird_router(lab: LabFile, alloc: Allocation) -> BirdNode:
+    """The VPC router's BIRD: an eBGP session with every node, each from the router's address in
+    the node's rack; it announces every block it learns to the other racks."""
+    sessions = tuple(Peer(mesh_protocol(n.underlay_ip, "Node"), n.underlay_ip, rack_as(lab, n.rack),
+                          source=n.rack.router_ip) for n in alloc.nodes.values())
+    return BirdNode("vpc", alloc.racks[0].router_ip, router_as(lab, alloc), (), lab.networking.pod_subnet,
+                    sessions, "rack router")
+
+
+def bird(conf: str) -> DaemonRun:
+    return DaemonRun("bird", BIRD_ARGV, ((BIRD_CONF, conf),), dirs=("run/bird",), package="bird2")
+
+
 def node_daemons(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> tuple[DaemonRun, ...]:
-    return (DaemonRun("bird", BIRD_ARGV, ((BIRD_CONF, render(bird_node(lab, alloc, node))),),
-                      dirs=("run/bird",), package="bird2"),)
+    return (bird(render(bird_node(lab, alloc, node))),)
 
 
-KIND = BackendKind(Backend.BGP, node_steps, node_daemons=node_daemons, l2=L2Need(
-    "bgp peers the nodes over the underlay and the VPC router does not take part in BGP, "
-    "so a route to another rack's pods would point at a router that does not know them",
-    "keep the nodes in one rack, or use backend vxlan or ipip across racks"))
+def router_daemons(lab: LabFile, alloc: Allocation) -> tuple[DaemonRun, ...]:
+    return (bird(render(bird_router(lab, alloc))),) if racked(alloc) else ()
+
+
+KIND = BackendKind(Backend.BGP, node_steps, node_daemons=node_daemons, router_daemons=router_daemons)

@@ -12,6 +12,7 @@ from ..steps import Step
 NodeSteps = Callable[[LabFile, Allocation, NodeAlloc], list[Step]]
 PodSteps = Callable[[LabFile, Allocation, Pod], list[Step]]
 NodeDaemons = Callable[[LabFile, Allocation, NodeAlloc], tuple[DaemonRun, ...]]
+RouterDaemons = Callable[[LabFile, Allocation], tuple[DaemonRun, ...]]
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class BackendKind:
     l2: L2Need | None = None               # set when it cannot cross the VPC router between racks
     flannel: bool = False                  # writes flannel's /run/flannel/subnet.env on each node
     node_daemons: NodeDaemons | None = None   # daemons each node runs (BIRD), started after the build
+    router_daemons: RouterDaemons | None = None   # daemons the VPC namespace runs (BIRD between racks)
 
     @property
     def pods_on_underlay(self) -> bool:
