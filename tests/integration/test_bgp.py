@@ -180,3 +180,28 @@ def test_racks_route_pods_across_the_vpc_router_with_ebgp(make_lab):
     assert len(birds) == 1
     netlab("down", "--name", name, check=True)
     assert daemons.process_state(birds[0].pid) in (None, "Z")
+
+
+def test_graceful_restart_keeps_forwarding_while_bird_is_away(make_lab):
+    """`birdc graceful restart` (as on a Calico node): BIRD leaves announcing a restart, the peers
+    keep its routes as stale, and the node keeps its own (persist); traffic keeps flowing until
+    `netlab node start` brings BIRD back and the session is re-established."""
+    name = lab_name("bgpg")
+    make_lab(topology("bgp-mesh", name))
+    wait_converged(name)
+    cidrs, ips = blocks(name), underlay_ips(name)
+    pods = pods_of(name)
+    result = netlab("exec", "node-4", "--name", name, "--", "birdc", "graceful", "restart", check=True, timeout=20)
+    assert "Graceful restart requested" in result.stdout
+    wait_for(lambda: daemons.running(name, f"{name}.node-4", "bird") == [], "bird gone")
+    def node4_session_down() -> bool:
+        found = [s for s in bgp.sessions(name, "node-1") or [] if s.peer == ips["node-4"]]
+        return bool(found) and found[0].state != "Established"
+    wait_for(node4_session_down, "node-1 sees node-4's BIRD gone")
+    assert all(bird_routes(name, o).get(cidrs["node-4"], {}).get("gateway") == ips["node-4"]
+               for o in ("node-1", "node-2", "node-3"))
+    assert len(bird_routes(name, "node-4")) == 3          # persist: the node keeps what BIRD wrote
+    assert ping_ttl(pods["a"]["netns"], pods["d"]["ip"]) == 62
+    netlab("node", "start", "node-4", "--name", name, check=True)
+    wait_converged(name)
+    assert ping_ttl(pods["a"]["netns"], pods["d"]["ip"]) == 62
