@@ -25,7 +25,9 @@ from ..steps import Blackhole, Step
 
 BLACKHOLE_METRIC = 1024      # behind cni0's connected route (metric 0) for the same /24
 BIRD_CONF = "etc/bird/bird.conf"      # the node's /etc/bird/bird.conf (netlab.kernel.nodefs)
-BIRD_ARGV = ("bird", "-f", "-c", "/etc/bird/bird.conf", "-s", "/run/bird/bird.ctl")
+# -R: graceful restart recovery at start, as calico-node runs BIRD (keeps the kernel routes a previous
+# BIRD left, thanks to persist, until the sessions are back)
+BIRD_ARGV = ("bird", "-f", "-R", "-c", "/etc/bird/bird.conf", "-s", "/run/bird/bird.ctl")
 
 
 def node_steps(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> list[Step]:
