@@ -50,12 +50,12 @@ def measure(nodes: int, path: str) -> dict:
         up_done = time.perf_counter() - t0
         converged = up_done + wait(lambda: bgp.converged(state.load(lab)))
         record = state.load(lab)
-        last = record["nodes"][-1]
-        others = [n["name"] for n in record["nodes"][:-1]]
-        netlab("node", "stop", last["name"], "--name", lab)
-        withdrawn = wait(lambda: not any(routes_to(lab, o, last["podCIDR"]) for o in others))
-        netlab("node", "start", last["name"], "--name", lab)
-        restored = wait(lambda: all(routes_to(lab, o, last["podCIDR"]) for o in others))
+        last = record.nodes[-1]
+        others = [n.name for n in record.nodes[:-1]]
+        netlab("node", "stop", last.name, "--name", lab)
+        withdrawn = wait(lambda: not any(routes_to(lab, o, last.pod_cidr) for o in others))
+        netlab("node", "start", last.name, "--name", lab)
+        restored = wait(lambda: all(routes_to(lab, o, last.pod_cidr) for o in others))
         return {"nodes": nodes, "up_s": round(up_done, 2), "converged_s": round(converged, 2),
                 "withdrawn_after_stop_s": round(withdrawn, 2), "restored_after_start_s": round(restored, 2)}
     finally:

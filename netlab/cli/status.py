@@ -43,20 +43,19 @@ def logs(pod, container, lab_name):
     where = targets.resolve(pod, lab_name)
     if where.kind != "pod":
         raise InputError(f"{pod!r} is a node; logs are kept for pod containers")
-    namespace, name = where.name.split("/", 1)
-    rec = next(p for p in where.record["pods"] if p["namespace"] == namespace and p["name"] == name)
-    conts = rec.get("containers", [])
+    rec = where.record.pod(where.name)
+    conts = rec.containers if rec else ()
     if not conts:
         raise NetlabError(f"pod {where.name} has no running containers")
     if container is None and len(conts) > 1:
-        raise InputError(f"pod {where.name} has containers {', '.join(c['container'] for c in conts)}: "
+        raise InputError(f"pod {where.name} has containers {', '.join(c.container for c in conts)}: "
                          "pick one with -c")
-    chosen = [c for c in conts if container in (None, c["container"])]
+    chosen = [c for c in conts if container in (None, c.container)]
     if not chosen:
         raise InputError(f"pod {where.name} has no container {container!r}; it has "
-                         + ", ".join(c["container"] for c in conts))
+                         + ", ".join(c.container for c in conts))
     try:
-        with open(chosen[0]["log"], "rb") as f:
+        with open(chosen[0].log, "rb") as f:
             sys.stdout.buffer.write(f.read())
     except FileNotFoundError:
-        raise NetlabError(f"the log {chosen[0]['log']} is gone")
+        raise NetlabError(f"the log {chosen[0].log} is gone")

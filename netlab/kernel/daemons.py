@@ -1,11 +1,14 @@
-"""Node daemons (BIRD; any backend's per-node daemon): started in the node with its own /run
-and /etc (netlab.kernel.nodefs), owned like containers, found and stopped the same way.
+"""Node daemons: real processes that belong to a node — a backend's per-node daemon, planned as
+core.daemon.DaemonRun (BIRD for bgp, in each node and in the VPC router between racks), or one a
+build step starts itself (wireguard-go for wireguard) — run in the node's namespaces with its own
+/run and /etc (netlab.kernel.nodefs).
 
-Ownership is provable from the kernel alone: a daemon lives in its node's network namespace
-and carries the lab's marker (NETLAB_LAB, as containers do) plus NETLAB_NODE and NETLAB_DAEMON
-in its own environment, so `down` finds it with no state file (procs.find_lab_processes), and
-`netlab node stop` finds one node's daemon the same way. It runs in the foreground: the pid
-netlab starts is the daemon's (nodefs's wrapper execs every step).
+They are owned like containers: each carries the lab's marker in its own environment
+(netlab.kernel.procs: NETLAB_LAB, with NETLAB_POD "node/<node>" and NETLAB_CONTAINER the daemon's
+name), lives in the node's network namespace, and is therefore found by `down` from the kernel
+alone (no state file needed), by `netlab node stop` one node at a time, and stopped by pid and
+start time. It runs in the foreground: the pid netlab starts is the daemon's (nodefs's wrapper
+execs every step).
 """
 from __future__ import annotations
 
@@ -17,15 +20,14 @@ from pathlib import Path
 from ..core.daemon import DaemonRun
 from . import netns, nodefs, procs
 
-ENV_NODE = "NETLAB_NODE"
-ENV_DAEMON = "NETLAB_DAEMON"
+NODE_SUBJECT = "node/"        # ENV_POD of a node daemon: "node/<node>", never a pod key
 
 
-def missing_programs(daemons: list[DaemonRun]) -> list[DaemonRun]:
-    """Daemons whose program is not installed (one entry per program)."""
+def missing_programs(runs: list[DaemonRun]) -> list[DaemonRun]:
+    """Planned daemons whose program is not installed (one entry per program)."""
     seen: set[str] = set()
     out = []
-    for daemon in daemons:
+    for daemon in runs:
         if daemon.argv[0] not in seen and shutil.which(daemon.argv[0]) is None:
             out.append(daemon)
         seen.add(daemon.argv[0])
@@ -44,19 +46,55 @@ def write_files(root: Path, daemon: DaemonRun) -> None:
         os.replace(tmp, path)
 
 
-def start(lab: str, netns_name: str, root: Path, node: str, daemon: DaemonRun, log: str) -> procs.ProcRecord:
-    """Start `daemon` as a process of node `node` (its netns, /run, /etc, hostname), detached."""
-    write_files(root, daemon)
-    env = dict(os.environ, **{procs.ENV_LAB: lab, ENV_NODE: node, ENV_DAEMON: daemon.name})
-    argv = nodefs.wrap(netns_name, root, node, list(daemon.argv))
+def spawn(lab: str, node: str, netns_name: str, root: Path, daemon: str, argv: list[str],
+          log: Path) -> procs.ProcRecord:
+    """Start `argv` as daemon `daemon` of `node`, detached (its own session), output to `log`."""
+    env = dict(os.environ, **{procs.ENV_LAB: lab, procs.ENV_POD: NODE_SUBJECT + node, procs.ENV_CONTAINER: daemon})
+    log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                cwd="/", env=env, start_new_session=True)
-    proc.returncode = 0   # never reaped by Popen's bookkeeping: the pid stays ours to manage
-    return procs.ProcRecord(node, daemon.name, proc.pid, procs.start_time(proc.pid) or 0, log)
+        proc = subprocess.Popen(nodefs.wrap(netns_name, nodefs.prepare(root), node, argv),
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True, cwd=str(root))
+    start = procs.start_time(proc.pid)
+    proc.returncode = 0   # Popen must not reap it: the pid stays ours to manage (as procs.spawn)
+    return procs.ProcRecord(NODE_SUBJECT + node, daemon, proc.pid, start or 0, str(log))
+
+
+def start(lab: str, node: str, netns_name: str, root: Path, daemon: DaemonRun, log: Path) -> procs.ProcRecord:
+    """Start a planned daemon: its files written under the node's directory, then spawned."""
+    write_files(nodefs.prepare(root), daemon)
+    return spawn(lab, node, netns_name, root, daemon.name, list(daemon.argv), log)
+
+
+def running(lab: str, node: str, netns_name: str, daemon: str) -> list[procs.ProcRecord]:
+    """The live daemons `daemon` of `node`, found from the kernel: the node's namespace + the marker.
+
+    Only the daemon itself counts: it leads its own session, while the wrapper's short-lived
+    helpers (mount), which inherit its environment, do not; zombies are gone already."""
+    inode = netns.inode(netns_name)
+    if not inode:
+        return []
+    return [rec for rec in procs.find_lab_processes(lab, {inode})
+            if rec.pod == NODE_SUBJECT + node and rec.container == daemon
+            and process_state(rec.pid) not in ("Z", "X", None) and _session(rec.pid) == rec.pid]
+
+
+def stop(lab: str, node: str, netns_name: str, daemon: str) -> int:
+    """Stop daemon `daemon` of one node (SIGTERM, then SIGKILL); how many were running."""
+    found = running(lab, node, netns_name, daemon)
+    procs.stop(found, lab)
+    return len(found)
+
+
+def run(netns_name: str, root: Path, node: str, argv: list[str], stdin: str | None = None,
+        timeout: float = 30) -> subprocess.CompletedProcess:
+    """Run a short command as the node would (its netns, /run, /etc); output captured."""
+    return subprocess.run(nodefs.wrap(netns_name, nodefs.prepare(root), node, argv), input=stdin,
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def daemon_env(pid: int) -> dict[str, str]:
+    """A process's environment (its marker), empty when it is gone."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:
             raw = f.read()
@@ -64,21 +102,6 @@ def daemon_env(pid: int) -> dict[str, str]:
         return {}
     return {k.decode(errors="replace"): v.decode(errors="replace")
             for k, _, v in (item.partition(b"=") for item in raw.split(b"\0") if b"=" in item)}
-
-
-def running(lab: str, netns_name: str, name: str) -> list[procs.ProcRecord]:
-    """The live daemons `name` of lab `lab` in the node namespace `netns_name`, from the kernel."""
-    ino = netns.inode(netns_name)
-    if not ino:
-        return []
-    out = []
-    for rec in procs.find_lab_processes(lab, {ino}):
-        env = daemon_env(rec.pid)
-        # the daemon leads its own session; its wrapper's short-lived helpers (mount) do not
-        if env.get(ENV_DAEMON) == name and process_state(rec.pid) not in ("Z", "X", None) \
-                and _session(rec.pid) == rec.pid:
-            out.append(procs.ProcRecord(env.get(ENV_NODE, ""), name, rec.pid, rec.start, ""))
-    return out
 
 
 def _session(pid: int) -> int | None:
@@ -95,10 +118,3 @@ def process_state(pid: int) -> str | None:
     except OSError:
         return None
     return raw[raw.rfind(b")") + 2:].split()[0].decode()
-
-
-def stop(lab: str, netns_name: str, name: str) -> int:
-    """Stop daemon `name` of one node (SIGTERM, then SIGKILL); how many were running."""
-    found = running(lab, netns_name, name)
-    procs.stop(found, lab)
-    return len(found)

@@ -8,12 +8,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from ..core import backends, ipam, plan
 from ..kernel import daemons, limits, netns, nodefs, procs
-from . import state
+from . import impair, state
+from .record import LabRecord, Networking, NamespaceRecord, NodeRecord, PodRecord, PortRecord, Underlay
 from ..kernel.apply import LIMIT_HINTS, Kernel, probe_link_kinds
 from ..kernel.kernelmods import modprobe_hint, unloaded_modules
 from .. import names
@@ -23,6 +24,7 @@ from ..kernel.inventory import Mark, owned
 from ..model.lab import LabFile
 from ..core.plan import NetnsPlan, Plan, Role
 from ..kernel import policy as enforce
+from . import wireguard
 
 @dataclass
 class Timings:
@@ -49,8 +51,9 @@ def make_plan(lab: LabFile) -> Plan:
     return plan.build(lab, ipam.allocate(lab))
 
 
-def check_kernel(lab: LabFile) -> None:
-    """Fail before anything is built when the kernel lacks a link kind the lab needs.
+def check_kernel(lab: LabFile) -> "wireguard.Implementation | None":
+    """Fail before anything is built when the kernel lacks a link kind the lab needs (and, for
+    the wireguard backend, say which implementation will run, or that neither can).
 
     A kind whose module is on disk but not loaded is refused, never tried: trying would make
     the kernel load the module, and netlab changes nothing outside its own namespaces."""
@@ -68,6 +71,7 @@ def check_kernel(lab: LabFile) -> None:
             f"this kernel cannot create {', '.join(backends.kernel_option(k) for k in missing)} links, "
             f"which backend {lab.lab.backend.value!r} needs (the option is off or the module is missing); "
             "nothing was created — choose another backend, or load the module (modprobe) and retry")
+    return wireguard.check(lab)
 
 
 def check_programs(the_plan: Plan) -> None:
@@ -82,21 +86,21 @@ def check_programs(the_plan: Plan) -> None:
 
 
 def start_daemons(the_plan: Plan, only: str | None = None) -> int:
-    """Start each node's daemons that are not running (a kept node's keep theirs); `only`: one node's."""
+    """Start each node's planned daemons that are not running (a kept node's keep theirs); `only`: one
+    namespace's. Logs as wireguard-go's: logs/node.<node>.<daemon>.log."""
     lab = the_plan.lab.lab.name
+    logs = state.lab_dir(lab) / "logs"
     started = 0
     for ns in the_plan.namespaces:
         if only is not None and ns.name != only:
             continue
+        host = plan.daemon_host(ns)
         for daemon in ns.daemons:
-            if daemons.running(lab, ns.name, daemon.name):
+            if daemons.running(lab, host, ns.name, daemon.name):
                 continue
-            host = plan.daemon_host(ns)
-            root = nodefs.prepare(nodefs.node_root(state.lab_dir(lab), host))
-            logs = state.lab_dir(lab) / "logs"
-            logs.mkdir(parents=True, exist_ok=True)
+            root = nodefs.node_root(state.lab_dir(lab), host)
             try:
-                daemons.start(lab, ns.name, root, host, daemon, str(logs / f"{host}.{daemon.name}.log"))
+                daemons.start(lab, host, ns.name, root, daemon, logs / f"node.{host}.{daemon.name}.log")
             except OSError as err:
                 raise NetlabError(f"{host}: {daemon.name} could not start: {describe_failure(err)}") from err
             started += 1
@@ -109,13 +113,14 @@ def up(lab: LabFile, progress=None) -> UpResult:
     timings.mark("plan")
     require_privileges("up")
     limits.raise_open_files()
-    check_kernel(lab)
+    wg_implementation = check_kernel(lab)
     enforce.check_features(lab)
+    impair.preflight(lab)
     check_programs(the_plan)
     timings.mark("kernel check")
     name = lab.lab.name
     with state.locked(name), Kernel() as kernel:
-        old = state.load(name) or {}
+        old = state.load(name)
         _remove_placeholders(name, old)    # a killed run's half-made names, stamped as ours
         existing = owned(kernel, name)
         _refuse_foreign(the_plan, existing)
@@ -130,25 +135,30 @@ def up(lab: LabFile, progress=None) -> UpResult:
             kernel.release(ns_name)
             netns.unpublish(ns_name)
         timings.mark("remove changed")
-        record = _record(lab, the_plan, old, keep, status="building")
-        record["pending"] = [ns.name for ns in create]
+        record = replace(_record(lab, the_plan, old, keep, status="building"),
+                         pending=tuple(ns.name for ns in create))
         state.save(name, record)
+        running: dict[str, PodRecord] = {}   # pods whose containers changed, filled in as they start
         try:
+            wireguard.prepare(kernel, lab, the_plan, wg_implementation)
             _build(kernel, the_plan, create, progress, timings)
-            started = _start_containers(kernel, the_plan, record)
+            wireguard.converge(kernel, the_plan, {ns.name for ns in create})
+            started = _start_containers(kernel, the_plan, record, running)
+            record = record.with_pods(running)
             timings.mark("start containers")
             if start_daemons(the_plan):
                 timings.mark("start node daemons")
             # policies are not in the namespace fingerprints: every run rewrites them, nothing is rebuilt
-            enforced = enforce.converge(lab, the_plan.alloc, record)
+            enforced = enforce.converge(lab, the_plan.alloc, record.policies)
             timings.mark("network policies")
+            impairments = impair.converge(lab, old.impairments if old else ())
         except BaseException as err:
+            record = record.with_pods(running)   # what runs is recorded: stopped by a rollback or a down
             if fresh_lab:
                 _rollback(kernel, name, record)
                 outcome = f"netlab up rolled back: nothing of lab {name!r} is left"
             else:
-                record["status"] = "failed"
-                state.save(name, record)
+                state.save(name, replace(record, status="failed"))
                 outcome = (f"lab {name!r} is partly converged: fix the cause and run `netlab up` again, "
                            f"or remove it with `netlab down --name {name}`")
             if isinstance(err, (NetlabError, OSError)):
@@ -156,7 +166,8 @@ def up(lab: LabFile, progress=None) -> UpResult:
             raise
         record = _record(lab, the_plan, record, {ns.name for ns in the_plan.namespaces}, status="ready")
         if enforced is not None:
-            record.update(enforced.record())
+            record = record.with_policies(enforced.policies, enforced.digest)
+        record = replace(record, impairments=impairments)
         state.save(name, record)
         timings.mark("record state")
     return UpResult(the_plan, len(create), len(remove), len(keep), started, timings)
@@ -180,9 +191,9 @@ def _refuse_foreign(the_plan: Plan, existing: dict[str, Mark]) -> None:
                           "yourself, or rename the lab")
 
 
-def _kept(the_plan: Plan, old: dict, existing: dict[str, Mark]) -> set[str]:
+def _kept(the_plan: Plan, old: LabRecord | None, existing: dict[str, Mark]) -> set[str]:
     """Namespaces left as they are: present, marked, planned the same, and on kept parents."""
-    recorded = {n: v.get("fingerprint") for n, v in old.get("namespaces", {}).items()}
+    recorded = old.fingerprints if old else {}
     keep: set[str] = set()
     for ns in the_plan.namespaces:   # parents come before children in plan order
         if ns.name not in existing or recorded.get(ns.name) != ns.fingerprint:
@@ -222,26 +233,29 @@ def _mark_built(timings: Timings, counts: dict[Role, int]) -> None:
     timings.mark(f"build {count} {role.value}{'s' if count != 1 else ''}")
 
 
-def _start_containers(kernel: Kernel, the_plan: Plan, record: dict) -> int:
+def _start_containers(kernel: Kernel, the_plan: Plan, record: LabRecord,
+                      running_pods: dict[str, PodRecord]) -> int:
+    """Start the containers not running; each pod whose containers changed goes into `running_pods`
+    as soon as it is done (so that a failure further on still records, and stops, what runs)."""
     lab = the_plan.lab.lab.name
     started = 0
     logs = state.lab_dir(lab) / "logs"
-    for pod_rec in record["pods"]:
-        ns = the_plan.find(Role.POD, f"{pod_rec['namespace']}/{pod_rec['name']}")
+    for pod_rec in record.pods:
+        ns = the_plan.find(Role.POD, pod_rec.key)
         if ns is None or not ns.containers:
             continue
-        running = {rec.container: rec for rec in procs.records_of([pod_rec])}
+        running = {rec.container: rec for rec in pod_rec.containers}
         todo = [run for run in ns.containers if not (run.name in running and procs.alive(running[run.name]))]
         if not todo:
             continue
         logs.mkdir(parents=True, exist_ok=True)
-        workdir = state.lab_dir(lab) / "pods" / f"{pod_rec['namespace']}.{pod_rec['name']}"
+        workdir = state.lab_dir(lab) / "pods" / f"{pod_rec.namespace}.{pod_rec.name}"
         workdir.mkdir(parents=True, exist_ok=True)
         fd = netns.open_ns(ns.name)
         try:
             for run in todo:
-                argv = list(run.argv) or procs.responder_argv(pod_rec["name"], run.ports)
-                log = str(logs / f"{pod_rec['namespace']}.{pod_rec['name']}.{run.name}.log")
+                argv = list(run.argv) or procs.responder_argv(pod_rec.name, run.ports)
+                log = str(logs / f"{pod_rec.namespace}.{pod_rec.name}.{run.name}.log")
                 try:
                     rec = procs.spawn(fd, lab, ns.subject, run.name, argv, log, str(workdir))
                 except OSError as err:
@@ -251,23 +265,22 @@ def _start_containers(kernel: Kernel, the_plan: Plan, record: dict) -> int:
                 started += 1
         finally:
             os.close(fd)
-        pod_rec["containers"] = [r.to_json() for r in running.values()]
+        running_pods[pod_rec.key] = replace(pod_rec, containers=tuple(running.values()))
     return started
 
 
-def _stop_containers(lab: str, old: dict, names: list[str], existing: dict[str, Mark]) -> None:
+def _stop_containers(lab: str, old: LabRecord | None, names: list[str], existing: dict[str, Mark]) -> None:
     """Stop the containers of the namespaces in `names`: recorded ones, and any the kernel shows."""
     if not names:
         return
     subjects = {existing[n].subject for n in names if n in existing}
-    records = procs.records_of([pod for pod in old.get("pods", [])
-                                if f"{pod.get('namespace')}/{pod.get('name')}" in subjects])
+    records = [c for pod in (old.pods if old else ()) if pod.key in subjects for c in pod.containers]
     inodes = {ino for ino in (netns.inode(n) for n in names) if ino}
     records += procs.find_lab_processes(lab, inodes)
     procs.stop(records, lab)
 
 
-def _rollback(kernel: Kernel, lab: str, record: dict) -> None:
+def _rollback(kernel: Kernel, lab: str, record: LabRecord) -> None:
     existing = owned(kernel, lab)
     _stop_containers(lab, record, list(existing), existing)
     kernel.close()
@@ -277,50 +290,42 @@ def _rollback(kernel: Kernel, lab: str, record: dict) -> None:
     state.remove(lab)
 
 
-def _remove_placeholders(lab: str, record: dict) -> None:
+def _remove_placeholders(lab: str, record: LabRecord | None) -> None:
     """A crash between creating /run/netns/NAME and mounting on it leaves a file; netlab's
     carry its stamp (the namespace's mark). Files without it are someone else's: left alone."""
-    for name in record.get("pending", []):
+    for name in (record.pending or ()) if record else ():
         stamp = netns.placeholder_of(name)
         mark = Mark.parse(stamp.strip()) if stamp else None
         if mark is not None and mark.lab == lab:
             os.unlink(netns.path(name))
 
 
-def _record(lab: LabFile, the_plan: Plan, old: dict, done: set[str], status: str) -> dict:
+def _record(lab: LabFile, the_plan: Plan, old: LabRecord | None, done: set[str], status: str) -> LabRecord:
     """The state record: what the lab is, and which namespaces are built as planned."""
     alloc = the_plan.alloc
-    old_pods = {f"{p['namespace']}/{p['name']}": p for p in old.get("pods", [])}
-    nodes = [{
-        "name": n.name, "netns": names.node_netns(lab.lab.name, n.name), "podCIDR": str(n.pod_cidr),
-        "underlayIP": str(n.underlay_ip), "rack": n.rack.name,
-        "subnetEnv": plan.subnet_env(lab, n, the_plan.mtu)} for n in alloc.nodes.values()]
+    old_pods = {p.key: p for p in old.pods} if old else {}
+    nodes = [NodeRecord(n.name, names.node_netns(lab.lab.name, n.name), str(n.pod_cidr), str(n.underlay_ip),
+                        n.rack.name, plan.subnet_env(lab, n, the_plan.mtu)) for n in alloc.nodes.values()]
     pods = []
     for pod in lab.pods:
         ns_name = names.pod_netns(lab.lab.name, pod)
-        previous = old_pods.get(pod.key, {})
-        pods.append({
-            "name": pod.name, "namespace": pod.namespace, "node": pod.node, "ip": str(alloc.pod_ips[pod.key]),
-            "netns": ns_name, "labels": dict(pod.labels),
-            "ports": [{"port": p.container_port, "protocol": p.protocol.value, "name": p.name}
-                      for c in pod.containers for p in c.ports],
-            "containers": previous.get("containers", []) if ns_name in done else []})
-    return {
-        "name": lab.lab.name, "backend": lab.lab.backend.value, "source": os.path.abspath(lab.source)
-        if not lab.source.startswith("<") else lab.source,
-        "status": status, "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "mtu": the_plan.mtu,
-        "networking": {"podSubnet": str(lab.networking.pod_subnet),
-                       "serviceSubnet": str(lab.networking.service_subnet),
-                       "dnsDomain": lab.networking.dns_domain},
-        "underlay": {"subnet": str(lab.lab.underlay_subnet), "mtu": lab.lab.underlay_mtu,
-                     "netns": names.vpc_netns(lab.lab.name)},
-        "namespaces": {ns.name: {"role": ns.role.value, "subject": ns.subject, "fingerprint": ns.fingerprint}
-                       for ns in the_plan.namespaces if ns.name in done},
-        "nodes": nodes, "pods": pods,
+        previous = old_pods.get(pod.key)
+        pods.append(PodRecord(
+            pod.name, pod.namespace, pod.node, str(alloc.pod_ips[pod.key]), ns_name, pod.labels,
+            tuple(PortRecord(p.container_port, p.protocol.value, p.name) for c in pod.containers for p in c.ports),
+            previous.containers if previous and ns_name in done else ()))
+    return LabRecord(
+        name=lab.lab.name, backend=lab.lab.backend.value,
+        source=os.path.abspath(lab.source) if not lab.source.startswith("<") else lab.source,
+        status=status, updated=datetime.now(timezone.utc).isoformat(timespec="seconds"), mtu=the_plan.mtu,
+        networking=Networking(str(lab.networking.pod_subnet), str(lab.networking.service_subnet),
+                              lab.networking.dns_domain),
+        underlay=Underlay(str(lab.lab.underlay_subnet), lab.lab.underlay_mtu, names.vpc_netns(lab.lab.name)),
+        namespaces={ns.name: NamespaceRecord(ns.role.value, ns.subject, ns.fingerprint)
+                    for ns in the_plan.namespaces if ns.name in done},
+        nodes=tuple(nodes), pods=tuple(pods),
         # the rules in the node namespaces outlive a failed run: keep knowing they are there
-        "policies": old.get("policies", []), "policyDigest": old.get("policyDigest"),
-    }
+        policies=old.policies if old else (), policy_digest=old.policy_digest if old else None)
 
 
 @dataclass
@@ -341,11 +346,11 @@ def down(lab_name: str, progress=None) -> DownResult:
     require_privileges("down")
     limits.raise_open_files()
     with state.locked(lab_name), Kernel() as kernel:
-        record = state.load(lab_name) or {}
+        record = state.load(lab_name)
         existing = owned(kernel, lab_name)
         lookalikes = [n for n in netns.listed() if n.startswith(f"{lab_name}.") and n not in existing]
         timings.mark("inventory")
-        records = procs.records_of(record.get("pods", []))
+        records = list(record.containers) if record else []
         inodes = {ino for ino in (netns.inode(n) for n in existing) if ino}
         records += procs.find_lab_processes(lab_name, inodes)
         live = [r for r in records if procs.alive(r) and procs.carries_marker(r.pid, lab_name)]

@@ -30,11 +30,11 @@ class NodeChange:
 
 def _node_plan(target: Target):
     record = target.record
-    source = record.get("source")
+    source = record.source
     lab = loader.load_file(None if source == "<default lab>" else source)
     the_plan = make_plan(lab)
     planned = the_plan.find(Role.NODE, target.name)
-    built = record.get("namespaces", {}).get(target.netns, {}).get("fingerprint")
+    built = record.fingerprints.get(target.netns)
     if planned is None or planned.fingerprint != built:
         raise NetlabError(f"node {target.name}: the lab file {source} no longer describes the node as it was "
                           "built; run `netlab up` first")
@@ -42,7 +42,10 @@ def _node_plan(target: Target):
 
 
 def _set_port(target: Target, up: bool) -> str:
-    vpc = target.record["underlay"]["netns"]
+    underlay = target.record.underlay
+    if underlay is None:
+        raise NetlabError(f"lab {target.lab!r} has no VPC namespace recorded")
+    vpc = underlay.netns
     port = node_vpc_port(target.name)
     with Kernel() as kernel:
         handle = kernel.attach(vpc)
@@ -54,7 +57,7 @@ def stop(target: Target) -> NodeChange:
     require_privileges("node stop")
     with state.locked(target.lab):
         _, planned = _node_plan(target)
-        stopped = sum(daemons.stop(target.lab, target.netns, d.name) for d in planned.daemons)
+        stopped = sum(daemons.stop(target.lab, target.name, target.netns, d.name) for d in planned.daemons)
         return NodeChange(target.name, stopped, _set_port(target, up=False))
 
 

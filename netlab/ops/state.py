@@ -16,6 +16,7 @@ from typing import Iterator
 
 from ..errors import InputError, NetlabError
 from ..names import MAX_LAB_NAME, is_lab_name
+from .record import LabRecord, RecordError
 
 
 def run_dir() -> Path:
@@ -40,21 +41,21 @@ def state_path(lab: str) -> Path:
     return lab_dir(lab) / "state.json"
 
 
-def load(lab: str) -> dict | None:
+def load(lab: str) -> LabRecord | None:
     try:
-        return json.loads(state_path(lab).read_text())
+        return LabRecord.from_json(json.loads(state_path(lab).read_text()))
     except FileNotFoundError:
         return None
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, json.JSONDecodeError, RecordError) as err:
         print(f"netlab: ignoring unreadable state {state_path(lab)}: {err}", file=sys.stderr)
         return None
 
 
-def save(lab: str, record: dict) -> None:
+def save(lab: str, record: LabRecord) -> None:
     path = state_path(lab)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
+    tmp.write_text(json.dumps(record.to_json(), indent=1, sort_keys=True))
     os.replace(tmp, path)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..kernel import nodefs
 from ..ops import state
+from ..ops.record import LabRecord
 
 ESTABLISHED = "Established"
 
@@ -65,16 +66,16 @@ def sessions(lab: str, node: str, timeout: float = 2.0) -> list[Session] | None:
     return parse_protocols_all(done.stdout)
 
 
-def lab_sessions(record: dict) -> dict[str, list[Session] | None]:
+def lab_sessions(record: LabRecord) -> dict[str, list[Session] | None]:
     """Every node's sessions, for a bgp lab's state record."""
-    return {n["name"]: sessions(record["name"], n["name"]) for n in record.get("nodes", [])}
+    return {n.name: sessions(record.name, n.name) for n in record.nodes}
 
 
-def converged(record: dict) -> bool:
+def converged(record: LabRecord) -> bool:
     """Every node's BIRD answers, every session is Established, and each node has received a
     route for every other node's block (its own block it announces)."""
     found = lab_sessions(record)
-    blocks = len(record.get("nodes", []))
+    blocks = len(record.nodes)
     for node_sessions in found.values():
         if not node_sessions or any(s.state != ESTABLISHED for s in node_sessions):
             return False

@@ -47,11 +47,11 @@ def bird_routes(name: str, node: str) -> dict[str, dict]:
 
 
 def underlay_ips(name: str) -> dict[str, str]:
-    return {n["name"]: n["underlayIP"] for n in state.load(name)["nodes"]}
+    return {n.name: n.underlay_ip for n in state.load(name).nodes}
 
 
 def blocks(name: str) -> dict[str, str]:
-    return {n["name"]: n["podCIDR"] for n in state.load(name)["nodes"]}
+    return {n.name: n.pod_cidr for n in state.load(name).nodes}
 
 
 def assert_learned_routes(name: str) -> None:
@@ -78,7 +78,7 @@ def test_mesh_routes_every_pod_pair_with_routes_bird_learned(make_lab):
         assert all(s.routes == 1 for s in sessions)    # each peer announces its block, nothing else
     assert_learned_routes(name)
     pods = pods_of(name)
-    ttls = {(a, b): ping_ttl(pods[a]["netns"], pods[b]["ip"]) for a, b in itertools.permutations(pods, 2)}
+    ttls = {(a, b): ping_ttl(pods[a].netns, pods[b].ip) for a, b in itertools.permutations(pods, 2)}
     assert set(ttls.values()) == {62}     # routed by both nodes: no tunnel, no extra hop
     # birdc in the node's own /run, as on a Calico node
     shown = netlab("exec", "node-1", "--name", name, "--", "birdc", "show", "protocols", check=True).stdout
@@ -97,13 +97,13 @@ def test_route_reflector_clients_peer_only_with_the_reflector(make_lab):
     # reflected routes keep the originating node as next hop: traffic goes straight, not via the reflector
     assert_learned_routes(name)
     pods = pods_of(name)
-    assert all(ping_ttl(pods[a]["netns"], pods[b]["ip"]) == 62 for a, b in itertools.permutations(pods, 2))
+    assert all(ping_ttl(pods[a].netns, pods[b].ip) == 62 for a, b in itertools.permutations(pods, 2))
 
 
 def test_down_leaves_no_bird_process(make_lab):
     name = lab_name("bgpd")
     make_lab(topology("bgp-mesh", name))
-    birds = [rec for n in range(1, 5) for rec in daemons.running(name, f"{name}.node-{n}", "bird")]
+    birds = [rec for n in range(1, 5) for rec in daemons.running(name, f"node-{n}", f"{name}.node-{n}", "bird")]
     assert len(birds) == 4
     assert all(daemons.daemon_env(rec.pid).get("NETLAB_LAB") == name for rec in birds)
     result = netlab("down", "--name", name, check=True)
@@ -134,10 +134,10 @@ def test_node_stop_withdraws_its_block_and_start_brings_it_back(make_lab):
     pods = pods_of(name)
     result = netlab("node", "stop", "node-4", "--name", name, check=True)
     assert "1 daemon(s) stopped" in result.stdout
-    assert daemons.running(name, f"{name}.node-4", "bird") == []
+    assert daemons.running(name, "node-4", f"{name}.node-4", "bird") == []
     # BIRD's shutdown tells the peers: no other node keeps a route to node-4's block
     wait_for(lambda: not any(cidrs["node-4"] in bird_routes(name, o) for o in others), "routes withdrawn")
-    assert ping_ttl(pods["a"]["netns"], pods["d"]["ip"]) is None
+    assert ping_ttl(pods["a"].netns, pods["d"].ip) is None
     assert all(cidrs[n] in bird_routes(name, "node-1") for n in ("node-2", "node-3"))   # the rest stays
     assert [(l["ifname"], l["operstate"]) for l in ip(f"{name}.vpc", "link", "show", "node-4")] == [("node-4", "DOWN")]
     result = netlab("node", "start", "node-4", "--name", name, check=True)
@@ -145,7 +145,7 @@ def test_node_stop_withdraws_its_block_and_start_brings_it_back(make_lab):
     wait_for(lambda: all(bird_routes(name, o).get(cidrs["node-4"], {}).get("gateway") == ips["node-4"]
                          for o in others), "routes back")
     wait_converged(name)
-    assert ping_ttl(pods["a"]["netns"], pods["d"]["ip"]) == 62
+    assert ping_ttl(pods["a"].netns, pods["d"].ip) == 62
 
 
 def test_node_stop_refuses_a_pod(make_lab):
@@ -173,10 +173,10 @@ def test_racks_route_pods_across_the_vpc_router_with_ebgp(make_lab):
     assert router == {cidrs["node-1"]: (ips["node-1"], "vpc0"), cidrs["node-2"]: (ips["node-2"], "vpc0"),
                       cidrs["node-3"]: (ips["node-3"], "vpc-r2"), cidrs["node-4"]: (ips["node-4"], "vpc-r2")}
     pods = pods_of(name)
-    assert ping_ttl(pods["a"]["netns"], pods["b"]["ip"]) == 62            # same rack: two nodes
-    assert ping_ttl(pods["a"]["netns"], pods["c"]["ip"]) == 61            # + the router
-    assert all(ping_ttl(pods[x]["netns"], pods[y]["ip"]) is not None for x, y in itertools.permutations(pods, 2))
-    birds = daemons.running(name, f"{name}.vpc", "bird")
+    assert ping_ttl(pods["a"].netns, pods["b"].ip) == 62            # same rack: two nodes
+    assert ping_ttl(pods["a"].netns, pods["c"].ip) == 61            # + the router
+    assert all(ping_ttl(pods[x].netns, pods[y].ip) is not None for x, y in itertools.permutations(pods, 2))
+    birds = daemons.running(name, "vpc", f"{name}.vpc", "bird")
     assert len(birds) == 1
     netlab("down", "--name", name, check=True)
     assert daemons.process_state(birds[0].pid) in (None, "Z")
@@ -193,7 +193,7 @@ def test_graceful_restart_keeps_forwarding_while_bird_is_away(make_lab):
     pods = pods_of(name)
     result = netlab("exec", "node-4", "--name", name, "--", "birdc", "graceful", "restart", check=True, timeout=20)
     assert "Graceful restart requested" in result.stdout
-    wait_for(lambda: daemons.running(name, f"{name}.node-4", "bird") == [], "bird gone")
+    wait_for(lambda: daemons.running(name, "node-4", f"{name}.node-4", "bird") == [], "bird gone")
     def node4_session_down() -> bool:
         found = [s for s in bgp.sessions(name, "node-1") or [] if s.peer == ips["node-4"]]
         return bool(found) and found[0].state != "Established"
@@ -201,7 +201,7 @@ def test_graceful_restart_keeps_forwarding_while_bird_is_away(make_lab):
     assert all(bird_routes(name, o).get(cidrs["node-4"], {}).get("gateway") == ips["node-4"]
                for o in ("node-1", "node-2", "node-3"))
     assert len(bird_routes(name, "node-4")) == 3          # persist: the node keeps what BIRD wrote
-    assert ping_ttl(pods["a"]["netns"], pods["d"]["ip"]) == 62
+    assert ping_ttl(pods["a"].netns, pods["d"].ip) == 62
     netlab("node", "start", "node-4", "--name", name, check=True)
     wait_converged(name)
-    assert ping_ttl(pods["a"]["netns"], pods["d"]["ip"]) == 62
+    assert ping_ttl(pods["a"].netns, pods["d"].ip) == 62

@@ -16,11 +16,14 @@ where host-gw is refused.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..birdconf import BirdNode, Peer, mesh_protocol, passive_towards, render
 from ..daemon import DaemonRun
 from ..ipam import Allocation, NodeAlloc, Rack
-from ...model.lab import Backend, LabFile
-from .kind import BackendKind
+from ...model.checks import MISSING, DocChecker
+from ...model.lab import LabFile, NodeSpec
+from .kind import BackendKind, Options
 from ..steps import Blackhole, Step
 
 BLACKHOLE_METRIC = 1024      # behind cni0's connected route (metric 0) for the same /24
@@ -28,6 +31,53 @@ BIRD_CONF = "etc/bird/bird.conf"      # the node's /etc/bird/bird.conf (netlab.k
 # -R: graceful restart recovery at start, as calico-node runs BIRD (keeps the kernel routes a previous
 # BIRD left, thanks to persist, until the sessions are back)
 BIRD_ARGV = ("bird", "-f", "-R", "-c", "/etc/bird/bird.conf", "-s", "/run/bird/bird.ctl")
+
+
+@dataclass(frozen=True)
+class BgpOptions:
+    """Calico's BGPConfiguration, the lab file's spec.bgp: the cluster's AS (Calico's default 64512),
+    whether every node peers with every other (nodeToNodeMesh), and the nodes acting as route reflectors."""
+
+    as_number: int = 64512
+    node_to_node_mesh: bool = True
+    route_reflectors: tuple[str, ...] = ()
+
+
+def parse_options(raw: dict, check: DocChecker, path: str) -> BgpOptions:
+    """spec.bgp: Calico's BGPConfiguration fields (asNumber, nodeToNodeMeshEnabled as
+    nodeToNodeMesh) and the route reflector nodes (Calico: nodes with a routeReflectorClusterID),
+    as written; check_nodes checks them against the lab's nodes."""
+    defaults = BgpOptions()
+    asn = check.integer(raw.get("asNumber", MISSING), f"{path}.asNumber", 1, (1 << 32) - 1)
+    mesh = check.boolean(raw.get("nodeToNodeMesh", MISSING), f"{path}.nodeToNodeMesh")
+    listed = check.sequence(raw.get("routeReflectors", MISSING), f"{path}.routeReflectors")
+    named = tuple(check.string(item, f"{path}.routeReflectors[{i}]", required=True) for i, item in enumerate(listed))
+    return BgpOptions(asn or defaults.as_number, defaults.node_to_node_mesh if mesh is None else mesh,
+                      tuple("" if n is None else n for n in named))
+
+
+def check_nodes(opts: BgpOptions, nodes: tuple[NodeSpec, ...], check: DocChecker, path: str) -> BgpOptions:
+    """The reflectors must be the lab's nodes, once each, in one AS (no racks); and some node must peer."""
+    names = [node.name for node in nodes]
+    reflectors: list[str] = []
+    for i, node in enumerate(opts.route_reflectors):
+        where = f"{path}.routeReflectors[{i}]"
+        if not node:
+            continue   # reported by parse_options
+        if node not in names:
+            check.error(where, f"unknown node {node!r}",
+                        "use one of: " + ", ".join(names) if names else "declare the node")
+        elif node in reflectors:
+            check.error(where, f"node {node!r} is listed twice", "list each reflector once")
+        else:
+            reflectors.append(node)
+    if reflectors and len({node.rack for node in nodes}) > 1:
+        check.error(f"{path}.routeReflectors", "route reflectors serve one AS, and with racks each rack is "
+                    "its own AS peering with the VPC router", "remove routeReflectors, or the nodes' racks")
+    if not opts.node_to_node_mesh and not opts.route_reflectors:
+        check.error(f"{path}.nodeToNodeMesh", "with the node-to-node mesh off and no route reflectors "
+                    "no node would peer with any other", "list routeReflectors, or set nodeToNodeMesh: true")
+    return BgpOptions(opts.as_number, opts.node_to_node_mesh, tuple(reflectors))
 
 
 def node_steps(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> list[Step]:
@@ -39,19 +89,19 @@ def racked(alloc: Allocation) -> bool:
 
 
 def rack_as(lab: LabFile, rack: Rack) -> int:
-    return lab.lab.bgp.as_number + rack.index
+    return lab.lab.options.as_number + rack.index
 
 
 def router_as(lab: LabFile, alloc: Allocation) -> int:
-    return lab.lab.bgp.as_number + len(alloc.racks)
+    return lab.lab.options.as_number + len(alloc.racks)
 
 
 def node_as(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> int:
-    return rack_as(lab, node.rack) if racked(alloc) else lab.lab.bgp.as_number
+    return rack_as(lab, node.rack) if racked(alloc) else lab.lab.options.as_number
 
 
 def peers(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> tuple[Peer, ...]:
-    opts = lab.lab.bgp
+    opts: BgpOptions = lab.lab.options
     reflectors = set(opts.route_reflectors)
     asn = node_as(lab, alloc, node)
     out: list[Peer] = []
@@ -73,7 +123,7 @@ def peers(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> tuple[Peer, ...]:
 
 
 def bird_node(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> BirdNode:
-    role = "route reflector" if node.name in lab.lab.bgp.route_reflectors else "node"
+    role = "route reflector" if node.name in lab.lab.options.route_reflectors else "node"
     return BirdNode(node.name, node.underlay_ip, node_as(lab, alloc, node), (node.pod_cidr,),
                     lab.networking.pod_subnet, peers(lab, alloc, node), role)
 
@@ -99,4 +149,6 @@ def router_daemons(lab: LabFile, alloc: Allocation) -> tuple[DaemonRun, ...]:
     return (bird(render(bird_router(lab, alloc))),) if racked(alloc) else ()
 
 
-KIND = BackendKind(Backend.BGP, node_steps, node_daemons=node_daemons, router_daemons=router_daemons)
+KIND = BackendKind("bgp", node_steps, node_daemons=node_daemons, router_daemons=router_daemons,
+                   options=Options("bgp", ("asNumber", "nodeToNodeMesh", "routeReflectors"), parse_options,
+                                   check_nodes))

@@ -19,8 +19,10 @@ from ...spec import loader
 from ...kernel import netns
 from ...kernel.privileges import require_privileges
 from ...ops import state
+from ...ops.record import LabRecord
 from ...errors import NetlabError
-from ...model.lab import Backend, LabFile
+from ...core.backends import Backend
+from ...model.lab import LabFile
 from . import baseline, paths, tuning
 from .. import bgp
 from .paths import BASELINE_BACKEND, PathPair
@@ -109,8 +111,10 @@ def _bench_lab(bench: BenchRun, labfile: LabFile, log: Callable[[str], None]) ->
     else:
         log(f"{backend.value}: building lab {name} (2 nodes, 3 pods)")
         lab_ops.up(labfile)
-        record = state.load(name) or {}
-    if backend is Backend.BGP:
+        record = state.load(name)
+        if record is None:
+            raise NetlabError(f"lab {name!r} is up but its state could not be read back")
+    if backend.value == "bgp":
         _wait_for_bgp(record, log)
     pairs = paths.lab_pairs(labfile, record)
     tuning.tune_client(pairs[0].client.netns)
@@ -120,23 +124,22 @@ def _bench_lab(bench: BenchRun, labfile: LabFile, log: Callable[[str], None]) ->
 BGP_BOUND = 60.0   # seconds; BIRD's timers converge a 2-node mesh in about 2
 
 
-def _wait_for_bgp(record: dict, log: Callable[[str], None]) -> None:
+def _wait_for_bgp(record: LabRecord, log: Callable[[str], None]) -> None:
     """Measure only once BIRD has learned the routes: until then cross-node has no route."""
     start = time.monotonic()
     while not bgp.converged(record):
         if time.monotonic() - start > BGP_BOUND:
-            raise NetlabError(f"lab {record['name']}: BGP sessions not Established after {BGP_BOUND:.0f} s "
-                              f"(see `netlab status --name {record['name']}`)")
+            raise NetlabError(f"lab {record.name}: BGP sessions not Established after {BGP_BOUND:.0f} s "
+                              f"(see `netlab status --name {record.name}`)")
         time.sleep(0.1)
     log(f"bgp: sessions Established and routes learned after {time.monotonic() - start:.1f} s")
 
 
-def _identical(labfile: LabFile, record: dict) -> bool:
+def _identical(labfile: LabFile, record: LabRecord) -> bool:
     """The recorded lab is the one planned now, ready, with every namespace present."""
     the_plan = lab_ops.make_plan(labfile)
     planned = {ns.name: ns.fingerprint for ns in the_plan.namespaces}
-    recorded = {n: v.get("fingerprint") for n, v in record.get("namespaces", {}).items()}
-    return (record.get("status") == "ready" and planned == recorded
+    return (record.status == "ready" and planned == dict(record.fingerprints)
             and all(os.path.exists(netns.path(n)) for n in planned))
 
 
