@@ -26,6 +26,7 @@ COMMANDS = {
     "rotate-keys": "wireguard:rotate_keys",
     "impair": "impair:impair",
     "graph": "see:graph", "capture": "see:capture", "trace": "see:trace",
+    "node": "node:node",
 }
 
 

@@ -9,6 +9,7 @@ from ipaddress import IPv4Interface, IPv4Network
 
 from . import backends
 from .clusterip import has_services
+from .daemon import DaemonRun
 from .ipam import Allocation, NodeAlloc
 from .pod import pod_address
 from ..model.lab import LabFile, Pod
@@ -41,6 +42,7 @@ class NetnsPlan:
     depends_on: str | None = None   # a namespace whose rebuild forces this one's
     containers: tuple[ContainerRun, ...] = ()
     fingerprint: str = field(default="", compare=False)
+    daemons: tuple[DaemonRun, ...] = ()   # a node's daemons (the backend's: BIRD), owned like containers
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,9 @@ def build(lab: LabFile, alloc: Allocation) -> Plan:
 def _with_fingerprint(ns: NetnsPlan, lab: str) -> NetnsPlan:
     # converged steps (WireGuard peers) change in place on every run: a new node adds peers, not rebuilds
     built = tuple(step for step in ns.steps if not getattr(step, "converged", False))
-    digest = hashlib.sha256(repr((lab, ns.name, ns.role, built, ns.containers)).encode()).hexdigest()[:16]
-    return NetnsPlan(ns.name, ns.role, ns.subject, ns.steps, ns.depends_on, ns.containers, digest)
+    digest = hashlib.sha256(repr((lab, ns.name, ns.role, built, ns.containers)
+                                 + ((ns.daemons,) if ns.daemons else ())).encode()).hexdigest()[:16]
+    return NetnsPlan(ns.name, ns.role, ns.subject, ns.steps, ns.depends_on, ns.containers, digest, ns.daemons)
 
 
 def _vpc(lab: LabFile, alloc: Allocation) -> NetnsPlan:
@@ -111,7 +114,8 @@ def _vpc(lab: LabFile, alloc: Allocation) -> NetnsPlan:
             steps.append(Addr(bridge, IPv4Interface(f"{rack.router_ip}/{rack.segment.prefixlen}")))
     if routed:
         steps.append(Sysctl("net/ipv4/ip_forward", "1"))
-    return NetnsPlan(vpc_netns(lab.lab.name), Role.VPC, lab.lab.name, tuple(steps))
+    return NetnsPlan(vpc_netns(lab.lab.name), Role.VPC, lab.lab.name, tuple(steps),
+                     daemons=backends.router_daemons(lab, alloc))
 
 
 def _node(lab: LabFile, alloc: Allocation, node: NodeAlloc, mtu: int) -> NetnsPlan:
@@ -143,7 +147,7 @@ def _node(lab: LabFile, alloc: Allocation, node: NodeAlloc, mtu: int) -> NetnsPl
         ]
     steps += backends.of(lab).node_steps(lab, alloc, node)
     return NetnsPlan(node_netns(name, node.name), Role.NODE, node.name, tuple(steps),
-                     depends_on=vpc_netns(name))
+                     depends_on=vpc_netns(name), daemons=backends.daemons(lab, alloc, node))
 
 
 def _pod(lab: LabFile, alloc: Allocation, pod: Pod, mtu: int) -> NetnsPlan:
@@ -180,6 +184,12 @@ def subnet_env(lab: LabFile, node: NodeAlloc, mtu: int) -> dict[str, str] | None
     }
 
 
+def daemon_host(ns: NetnsPlan) -> str:
+    """Whose files a namespace's daemons use (netlab.kernel.nodefs): the node's, or "vpc" (the
+    router; no node may be called so)."""
+    return "vpc" if ns.role is Role.VPC else ns.subject
+
+
 def render(plan: Plan) -> str:
     """The plan as text: every namespace and the iproute2 command equal to each step."""
     out: list[str] = [f"# lab {plan.lab.lab.name}: backend {plan.lab.lab.backend.value}, "
@@ -187,6 +197,7 @@ def render(plan: Plan) -> str:
     for ns in plan.namespaces:
         out.append(f"\nip netns add {ns.name}    # {ns.role.value} {ns.subject}")
         out += [f"  {step.describe()}" for step in ns.steps]
+        out += [f"  {daemon.describe()}" for daemon in ns.daemons]
         for run in ns.containers:
             what = " ".join(run.argv) if run.argv else \
                 "built-in responder on " + ", ".join(f"{p}/{proto}" for p, proto in run.ports)

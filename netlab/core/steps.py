@@ -199,6 +199,20 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Blackhole:
+    """A route that drops: Calico's route for a node's own block, which BIRD learns and announces.
+
+    `metric` keeps it behind the block's connected route on cni0 (metric 0): it drops only
+    what no pod interface claims, as Calico's blackhole does beneath its pods' /32 routes."""
+
+    dst: IPv4Network
+    metric: int
+
+    def describe(self) -> str:
+        return f"ip route add blackhole {self.dst} metric {self.metric}"
+
+
+@dataclass(frozen=True)
 class Neigh:
     dev: str
     ip: IPv4Address
@@ -228,5 +242,5 @@ class Note:
         return f"# {self.text}"
 
 
-Step = (Sysctl | Bridge | Veth | Vxlan | Macvlan | Ipvlan | Ipip | WgDevice | WgPeer | Up | Addr | Route | Neigh | Fdb
-        | Note)
+Step = (Sysctl | Bridge | Veth | Vxlan | Macvlan | Ipvlan | Ipip | WgDevice | WgPeer | Up | Addr | Route | Blackhole
+        | Neigh | Fdb | Note)

@@ -21,8 +21,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from . import netns, rtnl
 from ..errors import NetlabError
-from ..core.steps import (Addr, Bridge, Fdb, Ipip, Ipvlan, Macvlan, Neigh, Note, Route, Step, Sysctl, Up, Veth, Vxlan,
-                          WgDevice, WgPeer)
+from ..core.steps import (Addr, Blackhole, Bridge, Fdb, Ipip, Ipvlan, Macvlan, Neigh, Note, Route, Step, Sysctl, Up,
+                          Veth, Vxlan, WgDevice, WgPeer)
 
 IPVLAN_MODES = {"l2": 0, "l3": 1}    # IPVLAN_MODE_L2, IPVLAN_MODE_L3
 BRIDGE_MODE_HAIRPIN = 1
@@ -215,6 +215,9 @@ class Kernel:
         h.nl.call(rtnl.new_route(step.dst.network_address, step.dst.prefixlen, h.index(step.dev), step.via,
                                  step.onlink, rtnl.RT_SCOPE_UNIVERSE if step.via is not None else rtnl.RT_SCOPE_LINK))
 
+    def _blackhole(self, h: Handle, step: Blackhole) -> None:
+        h.ipr.route("add", dst=str(step.dst), type="blackhole", priority=step.metric)
+
     def _bridge(self, h: Handle, step: Bridge) -> None:
         self._learn(h, h.nl.create_and_get(rtnl.new_bridge(step.name, step.mtu), step.name))
 
@@ -300,7 +303,7 @@ class Kernel:
 # Through netlab.rtnl: Up, Addr, Route, Bridge, Veth, Vxlan, Neigh, Fdb (the frequent ones).
 # Through pyroute2's IPRoute (Handle.ipr): Macvlan and Ipvlan (rtnl has no encoder for their
 # link info, nor for IFLA_NET_NS_FD on a child of another namespace's link) and Ipip (its
-# EEXIST fallback re-sets tunl0's MTU); they are one per node or pod, so the cost is small.
+# EEXIST fallback re-sets tunl0's MTU) and Blackhole; they are one per node or pod, so the cost is small.
 # Sysctl writes /proc/sys inside the namespace; Note is the kernel's own doing. WgDevice and
 # WgPeer go through netlab.kernel.wireguard (`wg` run as the node; wireguard-go where needed).
 APPLIERS: dict[type, Callable[[Kernel, Handle, Step], None]] = {
@@ -308,6 +311,7 @@ APPLIERS: dict[type, Callable[[Kernel, Handle, Step], None]] = {
     Vxlan: Kernel._vxlan, Macvlan: Kernel._underlay_child, Ipvlan: Kernel._underlay_child, Ipip: Kernel._tunl,
     Neigh: Kernel._neigh, Fdb: Kernel._fdb, Sysctl: Kernel._sysctl, Note: Kernel._note,
     WgDevice: Kernel._wg_device, WgPeer: Kernel._wg_peer,
+    Blackhole: Kernel._blackhole,
 }
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from ..core import backends, ipam, plan
-from ..kernel import limits, netns, procs
+from ..kernel import daemons, limits, netns, nodefs, procs
 from . import impair, services, state
 from .record import LabRecord, Networking, NamespaceRecord, NodeRecord, PodRecord, PortRecord, Underlay
 from ..kernel.apply import LIMIT_HINTS, Kernel, probe_link_kinds
@@ -74,6 +74,39 @@ def check_kernel(lab: LabFile) -> "wireguard.Implementation | None":
     return wireguard.check(lab)
 
 
+def check_programs(the_plan: Plan) -> None:
+    """Fail before anything is built when a daemon the backend runs in each node is not installed."""
+    missing = daemons.missing_programs([d for ns in the_plan.namespaces for d in ns.daemons])
+    if missing:
+        raise KernelFeatureMissing(
+            f"backend {the_plan.lab.lab.backend.value!r} runs "
+            + ", ".join(f"`{d.argv[0]}` (Debian package {d.package})" for d in missing)
+            + " in every node, and it is not installed; nothing was created — install it: apt-get install "
+            + " ".join(sorted({d.package for d in missing})))
+
+
+def start_daemons(the_plan: Plan, only: str | None = None) -> int:
+    """Start each node's planned daemons that are not running (a kept node's keep theirs); `only`: one
+    namespace's. Logs as wireguard-go's: logs/node.<node>.<daemon>.log."""
+    lab = the_plan.lab.lab.name
+    logs = state.lab_dir(lab) / "logs"
+    started = 0
+    for ns in the_plan.namespaces:
+        if only is not None and ns.name != only:
+            continue
+        host = plan.daemon_host(ns)
+        for daemon in ns.daemons:
+            if daemons.running(lab, host, ns.name, daemon.name):
+                continue
+            root = nodefs.node_root(state.lab_dir(lab), host)
+            try:
+                daemons.start(lab, host, ns.name, root, daemon, logs / f"node.{host}.{daemon.name}.log")
+            except OSError as err:
+                raise NetlabError(f"{host}: {daemon.name} could not start: {describe_failure(err)}") from err
+            started += 1
+    return started
+
+
 def up(lab: LabFile, progress=None) -> UpResult:
     timings = Timings()
     the_plan = make_plan(lab)
@@ -84,6 +117,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
     enforce.check_features(lab)
     services.check_tools(lab)
     impair.preflight(lab)
+    check_programs(the_plan)
     timings.mark("kernel check")
     name = lab.lab.name
     with state.locked(name), Kernel() as kernel:
@@ -114,6 +148,8 @@ def up(lab: LabFile, progress=None) -> UpResult:
             started = _start_containers(kernel, the_plan, record, running)
             record = record.with_pods(running)
             timings.mark("start containers")
+            if start_daemons(the_plan):
+                timings.mark("start node daemons")
             # policies are not in the namespace fingerprints: every run rewrites them, nothing is rebuilt
             enforced = enforce.converge(lab, the_plan.alloc, record.policies)
             timings.mark("network policies")

@@ -229,7 +229,7 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
     check.known_keys(underlay, "spec.underlay", ("subnet", "mtu"))
     subnet = check.network(underlay.get("subnet", MISSING), "spec.underlay.subnet", "underlay subnet")
     mtu = check.integer(underlay.get("mtu", MISSING), "spec.underlay.mtu", 1280, 9000)
-    options = _load_backend_options(spec, check, backend)
+    options = _load_backend_options(spec, check, backend, tuple(nodes))
     name = name or "invalid"   # keeps checking the rest; the error stops the build
     defaults = LabSpec(name, backend, ())
     return LabSpec(name, backend, tuple(nodes), subnet or defaults.underlay_subnet,
@@ -257,8 +257,9 @@ def _load_impairments(spec: dict, check: DocChecker) -> tuple[LinkImpairment, ..
     return tuple(out)
 
 
-def _load_backend_options(spec: dict, check: DocChecker, backend: Backend) -> object:
-    """Every backend's spec.KEY is checked (each backend parses its own); the lab's backend's are kept."""
+def _load_backend_options(spec: dict, check: DocChecker, backend: Backend, nodes: tuple[NodeSpec, ...]) -> object:
+    """Every backend's spec.KEY is checked (each backend parses its own, and checks it against the
+    lab's nodes where it names some); the lab's backend's are kept."""
     kept = None
     for owner, schema in OPTIONS:
         path = f"spec.{schema.key}"
@@ -268,6 +269,8 @@ def _load_backend_options(spec: dict, check: DocChecker, backend: Backend) -> ob
             check.error(path, f"{schema.key} options given for backend {backend.value!r}",
                         f"remove {path} or use backend: {owner.value}")
         options = schema.parse(raw, check, path)
+        if raw and schema.check_nodes is not None:
+            options = schema.check_nodes(options, nodes, check, path)
         if owner is backend:
             kept = options
     return kept

@@ -47,6 +47,11 @@ def status_json(record: LabRecord) -> dict:
     for node in data["nodes"]:
         if node["name"] in wireguard:
             node["wireguard"] = wireguard[node["name"]]
+    if record.backend == "bgp":
+        from . import bgp   # only bgp labs ask their BIRDs
+        for node, found in zip(data["nodes"], bgp.lab_sessions(record).values()):
+            node["bgp"] = {"running": found is not None,
+                           "sessions": [s.to_json() for s in found or []]}
     return data
 
 
@@ -87,6 +92,17 @@ def print_lab(console: Console, record: LabRecord) -> None:
         pods.add_row(f"{p['namespace']}/{p['name']}", p["node"], p["ip"],
                      p["netns"] if p["present"] else f"[red]{p['netns']} (missing)[/]", conts)
     console.print(pods)
+    if any("bgp" in n for n in data["nodes"]):
+        sessions = Table(title="BGP sessions (birdc show protocols)")
+        for col in ("node", "protocol", "peer", "state", "routes received", "since"):
+            sessions.add_column(col)
+        for n in data["nodes"]:
+            if not n["bgp"]["running"]:
+                sessions.add_row(n["name"], "[red]bird not running[/]", "", "", "", "")
+            for s in n["bgp"]["sessions"]:
+                state = s["state"] if s["state"] == "Established" else f"[red]{s['state']}[/]"
+                sessions.add_row(n["name"], s["protocol"], s["peer"], state, str(s["routes"]), s["since"])
+        console.print(sessions)
     if data["policies"]:
         console.print("NetworkPolicies enforced: " + ", ".join(data["policies"]))
     if data["impairments"]:

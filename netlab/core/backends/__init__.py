@@ -10,7 +10,7 @@ from types import MappingProxyType
 
 from ...errors import Problem
 from ...model.lab import LabFile
-from . import hostgw, ipip, ipvlan, macvlan, vxlan, wireguard
+from . import bgp, hostgw, ipip, ipvlan, macvlan, vxlan, wireguard
 from .kind import BackendKind, Options
 
 KINDS: tuple[BackendKind, ...] = (
@@ -20,6 +20,7 @@ KINDS: tuple[BackendKind, ...] = (
     ipip.KIND,
     ipvlan.KIND,
     wireguard.KIND,
+    bgp.KIND,
 )
 
 # spec.backend's values, e.g. Backend.HOST_GW == "host-gw"; what LabSpec.backend holds
@@ -53,6 +54,18 @@ def kernel_option(kind: str) -> str:
     """How to name a missing link kind to the user: its kernel option and module."""
     option, module = KERNEL_OPTIONS.get(kind, (f"CONFIG_{kind.upper()}", kind))
     return f"{kind} ({option}, module {module})"
+
+
+def daemons(lab: LabFile, alloc, node) -> tuple:
+    """The daemons the backend runs in `node` (none for most backends)."""
+    kind = of(lab)
+    return kind.node_daemons(lab, alloc, node) if kind.node_daemons else ()
+
+
+def router_daemons(lab: LabFile, alloc) -> tuple:
+    """The daemons the backend runs in the VPC namespace, the racks' router (none for most)."""
+    kind = of(lab)
+    return kind.router_daemons(lab, alloc) if kind.router_daemons else ()
 
 
 def check(lab: LabFile) -> list[Problem]:

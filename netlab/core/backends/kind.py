@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...model.checks import DocChecker
-from ...model.lab import LabFile, Pod
+from ...model.lab import LabFile, NodeSpec, Pod
+from ..daemon import DaemonRun
 from ..ipam import Allocation, NodeAlloc
 from ..steps import Step
 
 NodeSteps = Callable[[LabFile, Allocation, NodeAlloc], list[Step]]
 PodSteps = Callable[[LabFile, Allocation, Pod], list[Step]]
+NodeDaemons = Callable[[LabFile, Allocation, NodeAlloc], tuple[DaemonRun, ...]]
+RouterDaemons = Callable[[LabFile, Allocation], tuple[DaemonRun, ...]]
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,9 @@ class Options:
     key: str                                              # e.g. "vxlan": spec.vxlan
     fields: tuple[str, ...]                               # the keys spec.KEY may have
     parse: Callable[[dict, DocChecker, str], Any]
+    # check_nodes(options, nodes, check, path): the parsed options checked against the lab's nodes
+    # (e.g. bgp's route reflectors name nodes), returning the options to keep; None: nothing to check
+    check_nodes: Callable[[Any, tuple[NodeSpec, ...], DocChecker, str], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,8 @@ class BackendKind:
     l2: L2Need | None = None               # set when it cannot cross the VPC router between racks
     flannel: bool = False                  # writes flannel's /run/flannel/subnet.env on each node
     options: Options | None = None         # its spec.KEY options, when it has some
+    node_daemons: NodeDaemons | None = None   # daemons each node runs (BIRD), started after the build
+    router_daemons: RouterDaemons | None = None   # daemons the VPC namespace runs (BIRD between racks)
 
     @property
     def pods_on_underlay(self) -> bool:

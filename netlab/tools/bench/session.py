@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import signal
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -23,6 +24,7 @@ from ...errors import NetlabError
 from ...core.backends import Backend
 from ...model.lab import LabFile
 from . import baseline, paths, tuning
+from .. import bgp
 from .paths import BASELINE_BACKEND, PathPair
 from .runner import BenchTest, Measurement, Runner, Settings, check_tools
 
@@ -63,6 +65,7 @@ def run(options: BenchOptions, log: Callable[[str], None]) -> BenchRun:
     labfiles = [_lab_file(options.prefix, backend) for backend in options.backends]
     for labfile in labfiles:     # a backend this kernel cannot build fails now, not after the baseline
         lab_ops.check_kernel(labfile)
+        lab_ops.check_programs(lab_ops.make_plan(labfile))
     bench = BenchRun(options)
     runner = Runner(Settings(options.duration, options.parallel), log)
     baseline_lab = paths.lab_name(options.prefix, BASELINE_BACKEND)
@@ -111,9 +114,25 @@ def _bench_lab(bench: BenchRun, labfile: LabFile, log: Callable[[str], None]) ->
         record = state.load(name)
         if record is None:
             raise NetlabError(f"lab {name!r} is up but its state could not be read back")
+    if backend.value == "bgp":
+        _wait_for_bgp(record, log)
     pairs = paths.lab_pairs(labfile, record)
     tuning.tune_client(pairs[0].client.netns)
     return pairs
+
+
+BGP_BOUND = 60.0   # seconds; BIRD's timers converge a 2-node mesh in about 2
+
+
+def _wait_for_bgp(record: LabRecord, log: Callable[[str], None]) -> None:
+    """Measure only once BIRD has learned the routes: until then cross-node has no route."""
+    start = time.monotonic()
+    while not bgp.converged(record):
+        if time.monotonic() - start > BGP_BOUND:
+            raise NetlabError(f"lab {record.name}: BGP sessions not Established after {BGP_BOUND:.0f} s "
+                              f"(see `netlab status --name {record.name}`)")
+        time.sleep(0.1)
+    log(f"bgp: sessions Established and routes learned after {time.monotonic() - start:.1f} s")
 
 
 def _identical(labfile: LabFile, record: LabRecord) -> bool:
