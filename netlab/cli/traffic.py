@@ -18,21 +18,32 @@ from ..ops import targets
 @click.option("--name", "lab_name", help="The lab, when several are up.")
 @click.pass_context
 def exec_(ctx, target, command, lab_name):
-    """Run COMMAND inside a pod's or node's network namespace: netlab exec web -- ip route"""
+    """Run COMMAND inside a pod (all its namespaces, root's powers) or a node: netlab exec web -- ip route"""
     argv = list(command[1:] if command[:1] == ("--",) else command)
     if not argv:
         raise InputError("give the command after --, e.g. netlab exec web -- ip route")
     require_privileges("exec")
     where = targets.resolve(target, lab_name)
-    from ..kernel import netns   # lazily: ctypes and libc only for the command that enters a namespace
+    from ..kernel import netns, sandbox   # lazily: ctypes and libc only for the command that enters a namespace
     try:
         fd = netns.open_ns(where.netns)
     except FileNotFoundError:
         raise NetlabError(f"{where.kind} {where.name}'s namespace {where.netns} is gone: "
                           f"run `netlab up` again to rebuild lab {where.lab!r}")
+    sys.stdout.flush()
+    if where.kind == "pod":
+        pod = next(p for p in where.record.get("pods", []) if f"{p['namespace']}/{p['name']}" == where.name)
+        recorded = (pod.get("sandbox") or {}).get("pid")
+        init = sandbox.init_of(where.lab, os.fstat(fd).st_ino, recorded if isinstance(recorded, int) else None)
+        if init is None:
+            raise NetlabError(f"pod {where.name} has no running sandbox: run `netlab up` again to restart it")
+        os.close(fd)
+        # every namespace of the pod (its hostname, /etc/hosts, processes), with root's powers: the operator
+        os.execvp("nsenter", ["nsenter", f"--target={init.pid}", "--mount", "--uts", "--ipc", "--net", "--pid",
+                              "--", *argv])
     switch = netns.Switcher()
     switch.enter(fd)   # this process becomes the command
-    sys.stdout.flush()
+    netns.own_hostname(where.name)   # a UTS namespace of its own: the node's hostname
     try:
         os.execvp(argv[0], argv)
     except OSError as err:   # as a shell: 127 not found, 126 found but not runnable

@@ -11,6 +11,7 @@ from . import backends
 from .ipam import Allocation, NodeAlloc
 from .pod import pod_address
 from ..model.lab import LabFile, Pod
+from ..model.security import effective_caps
 from ..names import BRIDGE, NODE_UPLINK, POD_IF, node_netns, pod_netns, vpc_netns
 from .steps import Addr, Bridge, Route, Step, Sysctl, Up, Veth
 
@@ -27,6 +28,8 @@ class ContainerRun:
     name: str
     argv: tuple[str, ...]          # empty: the built-in responder
     ports: tuple[tuple[int, str], ...] = ()   # (port, protocol) for the responder
+    env: tuple[tuple[str, str], ...] = ()     # the container's env: list
+    capabilities: tuple[str, ...] | None = effective_caps((), ())   # None: privileged
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class NetnsPlan:
     depends_on: str | None = None   # a namespace whose rebuild forces this one's
     containers: tuple[ContainerRun, ...] = ()
     fingerprint: str = field(default="", compare=False)
+    hostname: str = ""              # a pod's sandbox hostname (spec.hostname, else its name)
 
 
 @dataclass(frozen=True)
@@ -91,8 +95,8 @@ def build(lab: LabFile, alloc: Allocation) -> Plan:
 
 
 def _with_fingerprint(ns: NetnsPlan, lab: str) -> NetnsPlan:
-    digest = hashlib.sha256(repr((lab, ns.name, ns.role, ns.steps, ns.containers)).encode()).hexdigest()[:16]
-    return NetnsPlan(ns.name, ns.role, ns.subject, ns.steps, ns.depends_on, ns.containers, digest)
+    digest = hashlib.sha256(repr((lab, ns.name, ns.role, ns.steps, ns.containers, ns.hostname)).encode()).hexdigest()[:16]
+    return NetnsPlan(ns.name, ns.role, ns.subject, ns.steps, ns.depends_on, ns.containers, digest, ns.hostname)
 
 
 def _vpc(lab: LabFile, alloc: Allocation) -> NetnsPlan:
@@ -152,10 +156,11 @@ def _pod(lab: LabFile, alloc: Allocation, pod: Pod, mtu: int) -> NetnsPlan:
             Route(IPv4Network("0.0.0.0/0"), POD_IF, via=node.gateway),
         ]
     containers = tuple(
-        ContainerRun(c.name, c.command, tuple((p.container_port, p.protocol.value) for p in c.ports))
+        ContainerRun(c.name, c.command, tuple((p.container_port, p.protocol.value) for p in c.ports), c.env,
+                     None if c.privileged else effective_caps(c.cap_add, c.cap_drop))
         for c in pod.containers)
     return NetnsPlan(pod_netns(name, pod), Role.POD, pod.key, tuple(steps),
-                     depends_on=node_ns, containers=containers)
+                     depends_on=node_ns, containers=containers, hostname=pod.hostname or pod.name)
 
 
 def subnet_env(lab: LabFile, node: NodeAlloc, mtu: int) -> dict[str, str] | None:

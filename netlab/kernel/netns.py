@@ -157,6 +157,14 @@ def _link_stamped(folder: int, name: str, stamp: str) -> None:
 
 
 PR_SET_PDEATHSIG = 1
+CLONE_NEWUTS = 0x04000000
+
+
+def own_hostname(hostname: str) -> None:
+    """Give the calling (single-threaded) process a UTS namespace of its own named `hostname`."""
+    _check(_libc.unshare(CLONE_NEWUTS), "unshare(CLONE_NEWUTS)")
+    raw = hostname.encode()
+    _check(_libc.sethostname(raw, len(raw)), "sethostname")
 
 
 def child_joining(fd: int | None, die_with_parent: bool = False):

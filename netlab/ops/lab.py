@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..core import backends, ipam, plan
-from ..kernel import limits, netns, procs
+from ..kernel import limits, netns, procs, sandbox
 from . import state
 from ..kernel.apply import LIMIT_HINTS, Kernel, probe_link_kinds
 from ..kernel.kernelmods import modprobe_hint, unloaded_modules
@@ -187,48 +187,74 @@ def _mark_built(timings: Timings, counts: dict[Role, int]) -> None:
 
 
 def _start_containers(kernel: Kernel, the_plan: Plan, record: dict) -> int:
+    """Every pod's sandbox (its init), then the containers not running yet, through the pod
+    launcher (no fork with a preexec_fn in this threaded process)."""
     lab = the_plan.lab.lab.name
     started = 0
     logs = state.lab_dir(lab) / "logs"
-    for pod_rec in record["pods"]:
-        ns = the_plan.find(Role.POD, f"{pod_rec['namespace']}/{pod_rec['name']}")
-        if ns is None or not ns.containers:
-            continue
-        running = {rec.container: rec for rec in procs.records_of([pod_rec])}
-        todo = [run for run in ns.containers if not (run.name in running and procs.alive(running[run.name]))]
-        if not todo:
-            continue
-        logs.mkdir(parents=True, exist_ok=True)
-        workdir = state.lab_dir(lab) / "pods" / f"{pod_rec['namespace']}.{pod_rec['name']}"
-        workdir.mkdir(parents=True, exist_ok=True)
-        fd = netns.open_ns(ns.name)
-        try:
+    logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with sandbox.Launcher() as launcher:
+        for pod_rec in record["pods"]:
+            ns = the_plan.find(Role.POD, f"{pod_rec['namespace']}/{pod_rec['name']}")
+            if ns is None:
+                continue
+            workdir = str(state.lab_dir(lab) / "pods" / f"{pod_rec['namespace']}.{pod_rec['name']}")
+            init = _pod_init(launcher, lab, ns, pod_rec, record, workdir)
+            running = {rec.container: rec for rec in procs.records_of([pod_rec])}
+            todo = [run for run in ns.containers if not (run.name in running and procs.alive(running[run.name])
+                                                          and sandbox.pidns_of(running[run.name].pid) == init.pidns)]
             for run in todo:
                 argv = list(run.argv) or procs.responder_argv(pod_rec["name"], run.ports)
                 log = str(logs / f"{pod_rec['namespace']}.{pod_rec['name']}.{run.name}.log")
                 try:
-                    rec = procs.spawn(fd, lab, ns.subject, run.name, argv, log, str(workdir))
+                    rec = launcher.run(init, ns.subject, run.name, argv,
+                                       sandbox.container_env(ns.hostname, run.env), run.capabilities, workdir, log)
                 except OSError as err:
                     raise NetlabError(f"pod {ns.subject}: container {run.name!r} could not start "
                                       f"`{' '.join(argv)}`: {describe_failure(err)}") from err
                 running[run.name] = rec
                 started += 1
-        finally:
-            os.close(fd)
-        pod_rec["containers"] = [r.to_json() for r in running.values()]
+            pod_rec["containers"] = [r.to_json() for r in running.values()]
     return started
 
 
-def _stop_containers(lab: str, old: dict, names: list[str], existing: dict[str, Mark]) -> None:
-    """Stop the containers of the namespaces in `names`: recorded ones, and any the kernel shows."""
+def _pod_init(launcher: sandbox.Launcher, lab: str, ns: NetnsPlan, pod_rec: dict, record: dict,
+              workdir: str) -> sandbox.Init:
+    """The pod's running init (kernel-checked), or a new one: then its containers start afresh."""
+    inode = netns.inode(ns.name)
+    recorded = (pod_rec.get("sandbox") or {}).get("pid")
+    init = sandbox.init_of(lab, inode, recorded if isinstance(recorded, int) else None) if inode else None
+    if init is not None:
+        return init
+    sandbox.write_pod_files(workdir, pod_rec["ip"], ns.hostname, pod_rec["namespace"],
+                            record["networking"]["dnsDomain"])
+    try:
+        rec = launcher.start_pod(lab, ns.subject, netns.path(ns.name), ns.hostname, workdir)
+    except OSError as err:
+        raise NetlabError(f"pod {ns.subject}: its sandbox could not start: {describe_failure(err)}") from err
+    init = sandbox.inspect_init(rec.pid, lab, {inode} if inode else set())
+    if init is None:
+        raise NetlabError(f"pod {ns.subject}: its sandbox (pid {rec.pid}) exited as it started")
+    pod_rec["sandbox"] = {"pid": init.pid, "start": init.start}
+    pod_rec["containers"] = []
+    return init
+
+
+def _stop_containers(lab: str, old: dict, names: list[str], existing: dict[str, Mark]) -> int:
+    """Stop the pods of the namespaces in `names` (their inits: the kernel kills the rest), and
+    any older-style container the kernel shows there with the lab's marker. Returns how many
+    processes were running."""
     if not names:
-        return
+        return 0
     subjects = {existing[n].subject for n in names if n in existing}
     records = procs.records_of([pod for pod in old.get("pods", [])
                                 if f"{pod.get('namespace')}/{pod.get('name')}" in subjects])
     inodes = {ino for ino in (netns.inode(n) for n in names) if ino}
-    records += procs.find_lab_processes(lab, inodes)
-    procs.stop(records, lab)
+    running = sandbox.stop(sandbox.find_inits(lab, inodes), records)
+    legacy = procs.find_lab_processes(lab, inodes)
+    running += len([r for r in legacy if procs.alive(r)])
+    procs.stop(legacy, lab)
+    return running
 
 
 def _rollback(kernel: Kernel, lab: str, record: dict) -> None:
@@ -268,7 +294,8 @@ def _record(lab: LabFile, the_plan: Plan, old: dict, done: set[str], status: str
             "netns": ns_name, "labels": dict(pod.labels),
             "ports": [{"port": p.container_port, "protocol": p.protocol.value, "name": p.name}
                       for c in pod.containers for p in c.ports],
-            "containers": previous.get("containers", []) if ns_name in done else []})
+            "containers": previous.get("containers", []) if ns_name in done else [],
+            "sandbox": previous.get("sandbox") if ns_name in done else None})
     return {
         "name": lab.lab.name, "backend": lab.lab.backend.value, "source": os.path.abspath(lab.source)
         if not lab.source.startswith("<") else lab.source,
@@ -309,11 +336,7 @@ def down(lab_name: str, progress=None) -> DownResult:
         existing = owned(kernel, lab_name)
         lookalikes = [n for n in netns.listed() if n.startswith(f"{lab_name}.") and n not in existing]
         timings.mark("inventory")
-        records = procs.records_of(record.get("pods", []))
-        inodes = {ino for ino in (netns.inode(n) for n in existing) if ino}
-        records += procs.find_lab_processes(lab_name, inodes)
-        live = [r for r in records if procs.alive(r) and procs.carries_marker(r.pid, lab_name)]
-        procs.stop(records, lab_name)
+        stopped = _stop_containers(lab_name, record, list(existing), existing)
         kernel.close()
         timings.mark("stop containers")
         if progress:
@@ -327,7 +350,7 @@ def down(lab_name: str, progress=None) -> DownResult:
         lookalikes = [n for n in lookalikes if os.path.exists(netns.path(n))]
         state.remove(lab_name)
         timings.mark("remove state")
-    return DownResult(lab_name, len(existing), len({r.pid for r in live}), lookalikes, timings)
+    return DownResult(lab_name, len(existing), stopped, lookalikes, timings)
 
 
 def all_lab_names() -> list[str]:

@@ -4,6 +4,7 @@ Run after every document is read, even when some had errors, so one run reports 
 """
 from __future__ import annotations
 
+import dataclasses
 from ipaddress import IPv4Address, IPv4Network
 
 from ..core import backends, ipam, plan
@@ -49,7 +50,7 @@ def cross_check(got: Collected, source: str, problems: list[Problem]) -> LabFile
             continue
         if pod.namespace not in namespaces:
             namespaces[pod.namespace] = Namespace(pod.namespace, frozen_map({NAMESPACE_NAME_LABEL: pod.namespace}))
-        pods.append(Pod(pod.name, pod.namespace, node, pod.labels, pod.containers, pod.pinned_ip))
+        pods.append(dataclasses.replace(pod, node=node))
     if got.scale:
         count, per_node = got.scale["nodes"], got.scale["podsPerNode"]
         ns_name = str(got.scale["namespace"] or "default")
