@@ -193,13 +193,16 @@ def _start_containers(kernel: Kernel, the_plan: Plan, record: dict) -> int:
     started = 0
     logs = state.lab_dir(lab) / "logs"
     logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+    inodes = {ns.name: netns.inode(ns.name) for ns in the_plan.namespaces if ns.role is Role.POD}
+    # the inits already running (kept pods), found in one pass over /proc
+    running_inits = {i.netns: i for i in sandbox.find_inits(lab, {ino for ino in inodes.values() if ino})}
     with sandbox.Launcher() as launcher:
         for pod_rec in record["pods"]:
             ns = the_plan.find(Role.POD, f"{pod_rec['namespace']}/{pod_rec['name']}")
             if ns is None:
                 continue
             workdir = str(state.lab_dir(lab) / "pods" / f"{pod_rec['namespace']}.{pod_rec['name']}")
-            init = _pod_init(launcher, lab, ns, pod_rec, record, workdir)
+            init = running_inits.get(inodes[ns.name]) or _pod_init(launcher, lab, ns, pod_rec, record, workdir)
             running = {rec.container: rec for rec in procs.records_of([pod_rec])}
             todo = [run for run in ns.containers if not (run.name in running and procs.alive(running[run.name])
                                                           and sandbox.pidns_of(running[run.name].pid) == init.pidns)]
@@ -220,12 +223,8 @@ def _start_containers(kernel: Kernel, the_plan: Plan, record: dict) -> int:
 
 def _pod_init(launcher: sandbox.Launcher, lab: str, ns: NetnsPlan, pod_rec: dict, record: dict,
               workdir: str) -> sandbox.Init:
-    """The pod's running init (kernel-checked), or a new one: then its containers start afresh."""
+    """A new init for the pod: its containers start afresh."""
     inode = netns.inode(ns.name)
-    recorded = (pod_rec.get("sandbox") or {}).get("pid")
-    init = sandbox.init_of(lab, inode, recorded if isinstance(recorded, int) else None) if inode else None
-    if init is not None:
-        return init
     sandbox.write_pod_files(workdir, pod_rec["ip"], ns.hostname, pod_rec["namespace"],
                             record["networking"]["dnsDomain"])
     try:
