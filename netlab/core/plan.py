@@ -13,7 +13,7 @@ from .pod import pod_address
 from ..model.lab import LabFile, Pod
 from ..model.security import effective_caps
 from ..names import BRIDGE, NODE_UPLINK, POD_IF, node_netns, pod_netns, vpc_netns
-from .steps import Addr, Bridge, Route, Step, Sysctl, Up, Veth
+from .steps import Addr, Bridge, Ipip, Ipvlan, Macvlan, Route, Step, Sysctl, Up, Veth, Vxlan
 
 
 
@@ -161,6 +161,41 @@ def _pod(lab: LabFile, alloc: Allocation, pod: Pod, mtu: int) -> NetnsPlan:
         for c in pod.containers)
     return NetnsPlan(pod_netns(name, pod), Role.POD, pod.key, tuple(steps),
                      depends_on=node_ns, containers=containers, hostname=pod.hostname or pod.name)
+
+
+MAX_IFNAME = 15   # IFNAMSIZ - 1: the kernel refuses longer interface names
+
+
+def interface_problems(the_plan: Plan) -> list[tuple[NetnsPlan, str]]:
+    """Interface names the kernel would refuse, read from the plan itself: longer than 15
+    characters, or made twice in one namespace (`lo` is in every namespace from the start)."""
+    names: dict[str, dict[str, NetnsPlan]] = {ns.name: {"lo": ns} for ns in the_plan.namespaces}
+    found: list[tuple[NetnsPlan, str]] = []
+    for ns in the_plan.namespaces:
+        for step in ns.steps:
+            made: list[tuple[str, str]] = []
+            if isinstance(step, (Bridge, Vxlan, Ipip)):
+                made.append((ns.name, step.name))
+            elif isinstance(step, Veth):
+                made += [(ns.name, step.name), (step.peer_netns, step.peer)]
+            elif isinstance(step, (Macvlan, Ipvlan)):
+                made.append((step.netns or ns.name, step.name))
+            for where, ifname in made:
+                if len(ifname) > MAX_IFNAME:
+                    found.append((ns, f"interface {ifname!r} in {where} is {len(ifname)} characters: "
+                                      f"the kernel allows {MAX_IFNAME} (from `{step.describe()}`)"))
+                    continue
+                if isinstance(step, Ipip):
+                    continue   # tunl0: the module's fallback device may already be there, by design
+                held = names.setdefault(where, {})
+                if ifname in held:
+                    other = held[ifname]
+                    found.append((ns, f"interface {ifname!r} in {where} would be made twice"
+                                      f" ({'there from the start' if ifname == 'lo' else f'also for {other.role.value} {other.subject}'};"
+                                      f" from `{step.describe()}`)"))
+                    continue
+                held[ifname] = ns
+    return found
 
 
 def subnet_env(lab: LabFile, node: NodeAlloc, mtu: int) -> dict[str, str] | None:
