@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -157,3 +158,30 @@ def _zombie(pid: int) -> bool:
     except OSError:
         return True
     return raw[raw.rfind(b")") + 2:].split()[0] == b"Z"
+
+
+def test_run_directories_are_private_and_a_shared_run_dir_is_refused(make_lab, tmp_path):
+    name = lab_name("prv")
+    make_lab(lab_yaml(name, nodes=1) + pod("a", ["sleep", "300"]))
+    lab_dir = state.lab_dir(name)
+    modes = {p: os.stat(p).st_mode & 0o777 for p in (state.run_dir(), lab_dir, lab_dir / "logs",
+                                                      lab_dir / "state.json", lab_dir / "logs" / "default.a.c.log")}
+    assert list(modes.values()) == [0o700, 0o700, 0o700, 0o600, 0o600], modes
+    # a run directory anyone may write to is refused, not used
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    env = dict(os.environ, NETLAB_RUN_DIR=str(shared))
+    result = subprocess.run([sys.executable, "-m", "netlab", "status"], capture_output=True, text=True, env=env)
+    assert result.returncode == 1 and "mode 0700" in result.stderr, result
+    # a state file planted as a symlink is never followed
+    planted = tmp_path / "planted.json"
+    planted.write_text(json.dumps({"name": "x"}))
+    other = lab_name("pl")
+    os.mkdir(state.run_dir() / other, 0o700)
+    os.symlink(planted, state.run_dir() / other / "state.json")
+    try:
+        assert state.load(other) is None
+    finally:
+        os.unlink(state.run_dir() / other / "state.json")
+        os.rmdir(state.run_dir() / other)
