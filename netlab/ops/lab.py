@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..core import backends, ipam, plan
-from ..kernel import limits, netns, procs, sandbox
+from ..kernel import limits, netns, procs, sandbox, signals
 from . import state
 from ..kernel.apply import LIMIT_HINTS, Kernel, probe_link_kinds
 from ..kernel.kernelmods import modprobe_hint, unloaded_modules
@@ -107,16 +107,19 @@ def up(lab: LabFile, progress=None) -> UpResult:
             enforced = enforce.converge(lab, the_plan.alloc, record)
             timings.mark("network policies")
         except BaseException as err:
-            if fresh_lab:
-                _rollback(kernel, name, record)
-                outcome = f"netlab up rolled back: nothing of lab {name!r} is left"
-            else:
-                record["status"] = "failed"
-                state.save(name, record)
-                outcome = (f"lab {name!r} is partly converged: fix the cause and run `netlab up` again, "
-                           f"or remove it with `netlab down --name {name}`")
+            with signals.shielded(reraise=False):   # a second Ctrl-C (or SIGTERM) waits for the rollback
+                if fresh_lab:
+                    _rollback(kernel, name, record)
+                    outcome = f"netlab up rolled back: nothing of lab {name!r} is left"
+                else:
+                    record["status"] = "failed"
+                    state.save(name, record)
+                    outcome = (f"lab {name!r} is partly converged: fix the cause and run `netlab up` again, "
+                               f"or remove it with `netlab down --name {name}`")
             if isinstance(err, (NetlabError, OSError)):
                 raise NetlabError(f"{describe_failure(err)}\n{outcome}") from err
+            if isinstance(err, KeyboardInterrupt):
+                log(f"netlab: interrupted; {outcome}")
             raise
         record = _record(lab, the_plan, record, {ns.name for ns in the_plan.namespaces}, status="ready")
         if enforced is not None:
@@ -249,8 +252,9 @@ def _stop_containers(lab: str, old: dict, names: list[str], existing: dict[str, 
     records = procs.records_of([pod for pod in old.get("pods", [])
                                 if f"{pod.get('namespace')}/{pod.get('name')}" in subjects])
     inodes = {ino for ino in (netns.inode(n) for n in names) if ino}
+    # older containers carried the marker themselves; pod inits carry it too, but go with their pods
+    legacy = [r for r in procs.find_lab_processes(lab, inodes) if r.container != sandbox.ROLE_INIT]
     running = sandbox.stop(sandbox.find_inits(lab, inodes), records)
-    legacy = procs.find_lab_processes(lab, inodes)
     running += len([r for r in legacy if procs.alive(r)])
     procs.stop(legacy, lab)
     return running
@@ -330,7 +334,8 @@ def down(lab_name: str, progress=None) -> DownResult:
     timings = Timings()
     require_privileges("down")
     limits.raise_open_files()
-    with state.locked(lab_name), Kernel() as kernel:
+    # a Ctrl-C, SIGTERM or SIGHUP lets the removal finish, then stops netlab
+    with state.locked(lab_name), signals.shielded(), Kernel() as kernel:
         record = state.load(lab_name) or {}
         existing = owned(kernel, lab_name)
         lookalikes = [n for n in netns.listed() if n.startswith(f"{lab_name}.") and n not in existing]

@@ -1,0 +1,47 @@
+"""SIGTERM and SIGHUP handled like Ctrl-C, and clean-ups that no signal interrupts."""
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextmanager
+def stops_as_interrupts() -> Iterator[None]:
+    """Inside: SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C, so `up` rolls back a new
+    lab and `down` stops cleanly instead of dying half-way (only in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def shielded(reraise: bool = True) -> Iterator[None]:
+    """Inside: Ctrl-C, SIGTERM and SIGHUP wait until the block is done (a rollback, a removal
+    finishes); one that came meanwhile is raised afterwards (reraise) or dropped (a rollback is
+    already the answer to it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    old = {sig: signal.signal(sig, lambda signum, frame: pending.append(signum)) for sig in STOPS}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if pending and reraise:
+        raise KeyboardInterrupt(signal.Signals(pending[0]).name)
