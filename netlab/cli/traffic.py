@@ -25,6 +25,7 @@ def exec_(ctx, target, command, lab_name):
     require_privileges("exec")
     where = targets.resolve(target, lab_name)
     from ..kernel import netns, sandbox   # lazily: ctypes and libc only for the command that enters a namespace
+    targets.check_owned(where)
     try:
         fd = netns.open_ns(where.netns)
     except FileNotFoundError:
@@ -66,6 +67,7 @@ def ping(ctx, src, dst, count, timeout, lab_name):
     require_privileges("ping")
     s = targets.resolve(src, lab_name)
     d = targets.resolve(dst, lab_name or s.lab, allow_ip=True)
+    targets.check_owned(s)
     click.echo(f"{s.name} ({s.ip}) -> {d.name} ({d.ip})", err=True)
     ctx.exit(traffic.ping(s, d, count, timeout) or 0)
 
@@ -84,6 +86,8 @@ def iperf(src, dst, seconds, parallel, udp, as_json, lab_name):
     require_privileges("iperf")
     s = targets.resolve(src, lab_name)
     d = targets.resolve(dst, lab_name or s.lab)
+    targets.check_owned(s)
+    targets.check_owned(d)
     report = traffic.iperf(s, d, seconds, parallel, udp)
     if as_json:
         click.echo(json.dumps(report, indent=2))

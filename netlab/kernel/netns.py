@@ -43,6 +43,10 @@ def _mount_error(code: int, what: str) -> OSError:
 
 
 def path(name: str) -> str:
+    """/run/netns/NAME for a plain name; anything that is not one (a path, '..', read from a
+    state file) is refused before it reaches the file system."""
+    if not name or "/" in name or name in (".", "..") or "\0" in name:
+        raise FileNotFoundError(errno.ENOENT, "not a namespace name", name)
     return os.path.join(NETNS_DIR, name)
 
 

@@ -185,3 +185,28 @@ def test_run_directories_are_private_and_a_shared_run_dir_is_refused(make_lab, t
     finally:
         os.unlink(state.run_dir() / other / "state.json")
         os.rmdir(state.run_dir() / other)
+
+
+def test_namespaces_named_by_the_state_file_are_checked_before_use(make_lab):
+    """A state file naming a path (/proc/1/ns/net) or a foreign namespace never sends exec there."""
+    name = lab_name("st")
+    make_lab(lab_yaml(name, nodes=1) + pod("a", ["sleep", "300"]))
+    host_net = os.readlink("/proc/self/ns/net")   # PID 1 may be out of reach; the host namespace is ours too
+    path = state.state_path(name)
+    record = json.loads(path.read_text())
+    record["pods"][0]["netns"] = "/proc/self/ns/net"
+    record["nodes"][0]["netns"] = "../../proc/self/ns/net"
+    path.write_text(json.dumps(record))
+    for target in ("a", "node-1"):
+        result = netlab("exec", "--name", name, target, "--", "readlink", "/proc/self/ns/net")
+        assert host_net not in result.stdout and result.returncode == 1, result
+    # a namespace of the planned name, but not the lab's: refused
+    foreign = f"{name}.default.zz"
+    subprocess.run(["ip", "netns", "add", foreign], check=True)
+    try:
+        record["pods"].append(dict(record["pods"][0], name="zz", netns=foreign, sandbox=None, containers=[]))
+        path.write_text(json.dumps(record))
+        result = netlab("exec", "--name", name, "zz", "--", "true")
+        assert result.returncode == 1 and "does not carry the mark" in result.stderr, result
+    finally:
+        subprocess.run(["ip", "netns", "del", foreign], check=True)
