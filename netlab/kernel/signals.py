@@ -9,18 +9,26 @@ from typing import Iterator
 STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+def _later(signum: int, frame: object) -> None:
+    """After the first stop: netlab is already stopping (rolling back); further ones wait."""
+
+
 def _interrupt(signum: int, frame: object) -> None:
+    for sig in STOPS:   # from here on, a second signal cannot cut the clean-up short
+        signal.signal(sig, _later)
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 @contextmanager
 def stops_as_interrupts() -> Iterator[None]:
-    """Inside: SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C, so `up` rolls back a new
-    lab and `down` stops cleanly instead of dying half-way (only in the main thread)."""
+    """Inside: Ctrl-C, SIGTERM and SIGHUP raise KeyboardInterrupt, once, so `up` rolls back a new
+    lab and `down` stops cleanly instead of dying half-way; later ones are ignored while that
+    clean-up runs (only in the main thread)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # a signal the caller ignores (SIGINT of a background job) stays ignored
+    old = {sig: signal.signal(sig, _interrupt) for sig in STOPS if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
         yield
     finally:
