@@ -21,7 +21,7 @@ install() {
       trap 'rm -f /usr/sbin/policy-rc.d' EXIT   # gone even if the install fails
     fi
     apt-get install -y -qq --no-install-recommends iproute2 iperf3 iperf iputils-ping nftables iptables \
-      procps util-linux catatonit kmod sudo wrk nginx python3 python3-venv python3-pip >/dev/null
+      procps util-linux catatonit kmod sudo wrk nginx wireguard-tools wireguard-go graphviz tcpdump tshark python3 python3-venv python3-pip >/dev/null
     if [ -n "$guard" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
     # netlab bench runs its own nginx inside lab namespaces; the distribution's service stays off
     if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then

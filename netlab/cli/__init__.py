@@ -24,6 +24,9 @@ COMMANDS = {
     "probe": "probe:probe",
     "apply": "policy:apply", "policy": "policy:policy",
     "bench": "bench:bench",
+    "rotate-keys": "wireguard:rotate_keys",
+    "impair": "impair:impair",
+    "graph": "see:graph", "capture": "see:capture", "trace": "see:trace",
 }
 
 

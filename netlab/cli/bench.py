@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from ..errors import InputError
-from ..model.lab import Backend
+from ..core.backends import Backend
 from ..names import MAX_LAB_NAME, is_lab_name
 from ..tools.bench import report, session
 from ..tools.bench.paths import BASELINE_BACKEND, lab_name

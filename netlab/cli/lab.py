@@ -54,7 +54,9 @@ def _wait_for_ports(lab: str) -> None:
     from ..model.lab import Protocol
     from ..ops import state
     from ..tools.probe import Check, declared_ports, wait_for_listeners
-    record = state.load(lab) or {}
+    record = state.load(lab)
+    if record is None:
+        return
     checks = [Check(port, proto) for proto in (Protocol.TCP, Protocol.UDP)
               for port in declared_ports(record, proto)]
     missing = wait_for_listeners(record, checks, limit=5.0) if checks else []

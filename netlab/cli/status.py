@@ -47,23 +47,23 @@ def logs(pod, container, lab_name):
     where = targets.resolve(pod, lab_name)
     if where.kind != "pod":
         raise InputError(f"{pod!r} is a node; logs are kept for pod containers")
-    namespace, name = where.name.split("/", 1)
-    rec = next(p for p in where.record["pods"] if p["namespace"] == namespace and p["name"] == name)
-    conts = rec.get("containers", [])
+    rec = where.record.pod(where.name)
+    conts = rec.containers if rec else ()
     if not conts:
         raise NetlabError(f"pod {where.name} has no running containers")
     if container is None and len(conts) > 1:
-        raise InputError(f"pod {where.name} has containers {', '.join(c['container'] for c in conts)}: "
+        raise InputError(f"pod {where.name} has containers {', '.join(c.container for c in conts)}: "
                          "pick one with -c")
-    chosen = [c for c in conts if container in (None, c["container"])]
+    chosen = [c for c in conts if container in (None, c.container)]
     if not chosen:
         raise InputError(f"pod {where.name} has no container {container!r}; it has "
-                         + ", ".join(c["container"] for c in conts))
+                         + ", ".join(c.container for c in conts))
     # the path is netlab's own, never one read from the state file
-    if not all(LAB_NAME.match(part) for part in (namespace, name, chosen[0]["container"])):
+    namespace, name, cont = rec.namespace, rec.name, chosen[0].container
+    if not all(LAB_NAME.match(part) for part in (namespace, name, cont)):
         raise NetlabError(f"the state of lab {where.lab!r} names pod {where.name!r} or its container in a "
                           "way the loader never would: not reading a log for it")
-    log = state.lab_dir(where.lab) / "logs" / f"{namespace}.{name}.{chosen[0]['container']}.log"
+    log = state.lab_dir(where.lab) / "logs" / f"{namespace}.{name}.{cont}.log"
     try:
         fd = os.open(log, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:

@@ -33,18 +33,25 @@ def exec_(ctx, target, command, lab_name):
                           f"run `netlab up` again to rebuild lab {where.lab!r}")
     sys.stdout.flush()
     if where.kind == "pod":
-        pod = next(p for p in where.record.get("pods", []) if f"{p['namespace']}/{p['name']}" == where.name)
-        recorded = (pod.get("sandbox") or {}).get("pid")
-        init = sandbox.init_of(where.lab, os.fstat(fd).st_ino, recorded if isinstance(recorded, int) else None)
+        pod = where.record.pod(where.name)
+        recorded = pod.sandbox.pid if pod and pod.sandbox else None
+        init = sandbox.init_of(where.lab, os.fstat(fd).st_ino, recorded)
         if init is None:
             raise NetlabError(f"pod {where.name} has no running sandbox: run `netlab up` again to restart it")
         os.close(fd)
         # every namespace of the pod (its hostname, /etc/hosts, processes), with root's powers: the operator
         os.execvp("nsenter", ["nsenter", f"--target={init.pid}", "--mount", "--uts", "--ipc", "--net", "--pid",
                               "--", *argv])
+    if where.kind == "node":
+        # a node's command sees the node's own /run and /etc entries and its hostname (its own UTS namespace)
+        from ..kernel import nodefs   # lazily, as above
+        from ..ops import state
+        os.close(fd)
+        root = nodefs.prepare(nodefs.node_root(state.lab_dir(where.lab), where.name))
+        argv = nodefs.wrap(where.netns, root, where.name, argv)
+        os.execvp(argv[0], argv)
     switch = netns.Switcher()
     switch.enter(fd)   # this process becomes the command
-    netns.own_hostname(where.name)   # a UTS namespace of its own: the node's hostname
     try:
         os.execvp(argv[0], argv)
     except OSError as err:   # as a shell: 127 not found, 126 found but not runnable

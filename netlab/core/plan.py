@@ -95,7 +95,9 @@ def build(lab: LabFile, alloc: Allocation) -> Plan:
 
 
 def _with_fingerprint(ns: NetnsPlan, lab: str) -> NetnsPlan:
-    digest = hashlib.sha256(repr((lab, ns.name, ns.role, ns.steps, ns.containers, ns.hostname)).encode()).hexdigest()[:16]
+    # converged steps (WireGuard peers) change in place on every run: a new node adds peers, not rebuilds
+    built = tuple(step for step in ns.steps if not getattr(step, "converged", False))
+    digest = hashlib.sha256(repr((lab, ns.name, ns.role, built, ns.containers, ns.hostname)).encode()).hexdigest()[:16]
     return NetnsPlan(ns.name, ns.role, ns.subject, ns.steps, ns.depends_on, ns.containers, digest, ns.hostname)
 
 

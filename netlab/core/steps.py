@@ -126,6 +126,49 @@ class Ipip:
 
 
 @dataclass(frozen=True)
+class WgDevice:
+    """A WireGuard device with the node's private key (its own /run/flannel/wgkey, as flannel
+    keeps it) and listen port. The kernel's device where the kernel has WireGuard, otherwise
+    wireguard-go's TUN device (a process of the node); either is then set with `wg`."""
+
+    name: str
+    mtu: int
+    port: int
+    key_file: str = "/run/flannel/wgkey"
+
+    def describe(self) -> str:
+        return (f"ip link add {self.name} mtu {self.mtu} type wireguard "
+                f"(or: wireguard-go {self.name}; ip link set {self.name} mtu {self.mtu}); "
+                f"wg set {self.name} listen-port {self.port} private-key {self.key_file}")
+
+
+@dataclass(frozen=True)
+class WgPeer:
+    """One remote node as a peer: its public key, its pod block as AllowedIPs, its underlay IP
+    as Endpoint. Peers are converged on every run (added, re-keyed, removed), never rebuilt:
+    they stay out of the namespace's fingerprint."""
+
+    dev: str
+    node: str                 # the remote node, whose public key is read from its own files
+    allowed_ips: IPv4Network
+    endpoint: IPv4Address
+    port: int
+    keepalive: int = 0
+    psk_file: str | None = None
+
+    converged = True          # not part of the namespace's fingerprint (netlab.core.plan)
+
+    def describe(self) -> str:
+        text = (f"wg set {self.dev} peer <public key of {self.node}> allowed-ips {self.allowed_ips} "
+                f"endpoint {self.endpoint}:{self.port}")
+        if self.keepalive:
+            text += f" persistent-keepalive {self.keepalive}"
+        if self.psk_file:
+            text += f" preshared-key {self.psk_file}"
+        return text
+
+
+@dataclass(frozen=True)
 class Up:
     dev: str
 
@@ -185,4 +228,5 @@ class Note:
         return f"# {self.text}"
 
 
-Step = Sysctl | Bridge | Veth | Vxlan | Macvlan | Ipvlan | Ipip | Up | Addr | Route | Neigh | Fdb | Note
+Step = (Sysctl | Bridge | Veth | Vxlan | Macvlan | Ipvlan | Ipip | WgDevice | WgPeer | Up | Addr | Route | Neigh | Fdb
+        | Note)

@@ -21,7 +21,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from . import netns, rtnl
 from ..errors import NetlabError
-from ..core.steps import Addr, Bridge, Fdb, Ipip, Ipvlan, Macvlan, Neigh, Note, Route, Step, Sysctl, Up, Veth, Vxlan
+from ..core.steps import (Addr, Bridge, Fdb, Ipip, Ipvlan, Macvlan, Neigh, Note, Route, Step, Sysctl, Up, Veth, Vxlan,
+                          WgDevice, WgPeer)
 
 IPVLAN_MODES = {"l2": 0, "l3": 1}    # IPVLAN_MODE_L2, IPVLAN_MODE_L3
 BRIDGE_MODE_HAIRPIN = 1
@@ -86,6 +87,7 @@ class Kernel:
     def __init__(self) -> None:
         self.switch = netns.Switcher()
         self.handles: dict[str, Handle] = {}
+        self.wireguard = None   # netlab.kernel.wireguard.Nodes, set by a run that builds WireGuard devices
 
     def close(self) -> None:
         for handle in self.handles.values():
@@ -253,6 +255,12 @@ class Kernel:
                 raise
             h.ipr.link("set", index=h.index(step.name), mtu=step.mtu)
 
+    def _wg_device(self, h: Handle, step: WgDevice) -> None:
+        self.wireguard.create_device(h, step)   # kernel link, or wireguard-go's TUN; then `wg set`
+
+    def _wg_peer(self, h: Handle, step: WgPeer) -> None:
+        self.wireguard.set_peer(h, step)
+
     @staticmethod
     def _learn(h: Handle, link: rtnl.Link) -> rtnl.Link:
         """Remember the index of a link just made (read back by name in the same write)."""
@@ -279,11 +287,13 @@ class Kernel:
 # Through pyroute2's IPRoute (Handle.ipr): Macvlan and Ipvlan (rtnl has no encoder for their
 # link info, nor for IFLA_NET_NS_FD on a child of another namespace's link) and Ipip (its
 # EEXIST fallback re-sets tunl0's MTU); they are one per node or pod, so the cost is small.
-# Sysctl writes /proc/sys inside the namespace; Note is the kernel's own doing.
+# Sysctl writes /proc/sys inside the namespace; Note is the kernel's own doing. WgDevice and
+# WgPeer go through netlab.kernel.wireguard (`wg` run as the node; wireguard-go where needed).
 APPLIERS: dict[type, Callable[[Kernel, Handle, Step], None]] = {
     Up: Kernel._up, Addr: Kernel._addr, Route: Kernel._route, Bridge: Kernel._bridge, Veth: Kernel._veth,
     Vxlan: Kernel._vxlan, Macvlan: Kernel._underlay_child, Ipvlan: Kernel._underlay_child, Ipip: Kernel._tunl,
     Neigh: Kernel._neigh, Fdb: Kernel._fdb, Sysctl: Kernel._sysctl, Note: Kernel._note,
+    WgDevice: Kernel._wg_device, WgPeer: Kernel._wg_peer,
 }
 
 
@@ -317,6 +327,8 @@ def _probe_spec(kind: str, ipr: IPRoute) -> dict:
         return {"kind": "vxlan", "vxlan_id": 42}
     if kind == "ipip":   # endpoints unlike the fallback tunl0's (any, any), which would clash: EEXIST
         return {"kind": "ipip", "ipip_local": "192.0.2.1", "ipip_remote": "192.0.2.2"}
+    if kind == "wireguard":   # pyroute2 may not know the kind: the bare IFLA_INFO_KIND suffices
+        return {"kind": "wireguard"}
     if kind in ("macvlan", "ipvlan"):
         if not ipr.link_lookup(ifname="probeparent"):
             ipr.link("add", ifname="probeparent", kind="veth", peer="probeparent1")

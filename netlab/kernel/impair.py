@@ -9,9 +9,10 @@ import json
 import shutil
 import subprocess
 
-from ..core.impairment import QDISC_MODULES, TC, Impairment, clear_argv, from_netem, rate_text, tc_argv
+from ..core.impairment import QDISC_MODULES, TC, clear_argv, tc_argv
+from ..model.impairment import Impairment, ms_text, rate_text
 from ..errors import InputError, KernelFeatureMissing, NetlabError
-from . import kernelmods
+from . import kernelmods, netns
 
 TIMEOUT = 10
 
@@ -23,10 +24,26 @@ def check_features(imp: Impairment) -> None:
     if shutil.which(TC) is None:
         raise KernelFeatureMissing("link impairments use `tc`, which is not installed: apt-get install iproute2")
     module, option = QDISC_MODULES[imp.qdisc]
-    if kernelmods.module_state(module) is kernelmods.ModuleState.LOADABLE:
+    state = kernelmods.module_state(module)
+    if state is kernelmods.ModuleState.LOADABLE:
         raise KernelFeatureMissing(
             f"{imp.summary()} needs the {imp.qdisc} qdisc, whose module {module} this kernel has but has not "
             f"loaded; netlab loads no module itself; nothing was changed — run `modprobe {module}` and retry")
+    if state is kernelmods.ModuleState.UNKNOWN and not _qdisc_works(imp.qdisc):
+        raise KernelFeatureMissing(
+            f"this kernel has no {imp.qdisc} qdisc ({option}, module {module}), which {imp.summary()} needs; "
+            "nothing was changed" + ("; a rate alone works with tbf: drop delay, jitter and loss"
+                                     if imp.qdisc == "netem" else ""))
+
+
+PROBES = {"netem": ["netem", "delay", "1ms"], "tbf": ["tbf", "rate", "1mbit", "burst", "15140", "latency", "50ms"]}
+
+
+def _qdisc_works(kind: str) -> bool:
+    """Try the qdisc on lo in a throwaway namespace (no module tree: nothing can be autoloaded)."""
+    proc = subprocess.run([TC, "qdisc", "add", "dev", "lo", "root", *PROBES[kind]], capture_output=True,
+                          timeout=TIMEOUT, preexec_fn=netns.child_joining(None))
+    return proc.returncode == 0
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess:
@@ -80,3 +97,12 @@ def read(netns: str, iface: str) -> Impairment:
     return Impairment()
 
 
+def from_netem(options: dict) -> Impairment:
+    """netem's JSON options (delay in seconds, loss as a fraction, rate in bytes/s) as tc's words."""
+    delay = options.get("delay") or {}
+    loss = options.get("loss-random") or {}
+    rate = options.get("rate") or {}
+    return Impairment(
+        delay=ms_text(delay.get("delay")), jitter=ms_text(delay.get("jitter")),
+        loss=f"{loss['loss'] * 100:g}%" if loss.get("loss") else None,
+        rate=rate_text(rate.get("rate")))

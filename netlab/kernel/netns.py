@@ -7,6 +7,8 @@ and the thread returns to where it was. Python 3.11 has no os.setns, hence ctype
 from __future__ import annotations
 
 import ctypes
+import socket
+import struct
 import errno
 import os
 from contextlib import contextmanager
@@ -164,13 +166,6 @@ PR_SET_PDEATHSIG = 1
 CLONE_NEWUTS = 0x04000000
 
 
-def own_hostname(hostname: str) -> None:
-    """Give the calling (single-threaded) process a UTS namespace of its own named `hostname`."""
-    _check(_libc.unshare(CLONE_NEWUTS), "unshare(CLONE_NEWUTS)")
-    raw = hostname.encode()
-    _check(_libc.sethostname(raw, len(raw)), "sethostname")
-
-
 def child_joining(fd: int | None, die_with_parent: bool = False):
     """A preexec_fn: the child enters namespace `fd` (None: a new namespace of its own) before
     it execs, or exits 126 without running anything outside it. With die_with_parent the
@@ -275,3 +270,38 @@ def write_sysctl(key: str, value: str) -> None:
     """Write /proc/sys/KEY for the namespace the calling thread is in."""
     with open(f"/proc/sys/{key}", "w") as f:
         f.write(value)
+
+
+NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY = 4, 20
+_DIAG_REQ = struct.Struct("=BBBxI48x")           # inet_diag_req_v2: family, protocol, ext, states, sockid
+TCP_LISTEN_STATE, UDP_UNCONNECTED_STATE = 10, 7   # the socket states above, as numbers
+
+
+def listening_ports(protocol: int) -> set[int]:
+    """Local ports of the IPv4 and IPv6 sockets here that listen (TCP) or are bound and
+    unconnected (UDP), asked with sock_diag: the kernel walks only its listening table for
+    TCP, where /proc/net/tcp walks every socket of the machine. Read in the calling thread's
+    namespace; empty on a kernel without inet_diag for the protocol."""
+    state = TCP_LISTEN_STATE if protocol == socket.IPPROTO_TCP else UDP_UNCONNECTED_STATE
+    ports: set[int] = set()
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG)
+    try:
+        for family in (socket.AF_INET, socket.AF_INET6):
+            body = _DIAG_REQ.pack(family, protocol, 0, 1 << state)
+            sock.send(struct.pack("=IHHII", 16 + len(body), SOCK_DIAG_BY_FAMILY, 0x301, 1, 0) + body)
+            done = False
+            while not done:
+                data = sock.recv(1 << 16)
+                offset = 0
+                while offset + 16 <= len(data):
+                    length, kind = struct.unpack_from("=IH", data, offset)
+                    if kind in (2, 3) or length < 16:   # NLMSG_ERROR, NLMSG_DONE
+                        done = True
+                        break
+                    ports.add(struct.unpack_from(">H", data, offset + 16 + 4)[0])   # inet_diag_msg.id.sport
+                    offset += (length + 3) & ~3
+    except OSError:
+        return ports
+    finally:
+        sock.close()
+    return ports

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from ipaddress import IPv4Address
-from typing import Mapping
+from typing import Collection, Mapping
 
 from ..core import backends, plan
 from . import netns, procs
@@ -32,7 +32,7 @@ BRIDGE_NF_SYSCTL = "/proc/sys/net/bridge/bridge-nf-call-iptables"
 NFT_TIMEOUT = 30.0
 
 # What node_ruleset() relies on: an inet forward hook, conntrack state, named and
-# interval sets, a verdict map and a concatenated set; tried where it cannot matter.
+# interval sets, a verdict map, a concatenated set and NFLOG; tried where it cannot matter.
 FEATURE_PROBE = """\
 table inet netlab_probe {
 \tset peers { type ipv4_addr; flags interval; elements = { 10.0.0.0/8 } }
@@ -60,10 +60,6 @@ class Enforced:
     digest: str
     nodes: int
 
-    def record(self) -> dict:
-        """The keys the state record keeps (status shows them; explain checks staleness)."""
-        return {"policies": list(self.policies), "policyDigest": self.digest if self.policies else None}
-
 
 def rulesets(lab: LabFile, pod_ips: Mapping[str, IPv4Address],
              node_netns: Mapping[str, str]) -> dict[str, str]:
@@ -76,9 +72,9 @@ def digest(scripts: Mapping[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def needed(lab: LabFile, record: dict) -> bool:
-    """Rules to write: the lab has policies, or had some that must now be removed."""
-    return bool(lab.policies) or bool(record.get("policies"))
+def needed(lab: LabFile, enforced: Collection[str]) -> bool:
+    """Rules to write: the lab has policies, or had some (`enforced`) that must now be removed."""
+    return bool(lab.policies) or bool(enforced)
 
 
 def check_enforceable(lab: LabFile) -> None:
@@ -106,9 +102,10 @@ def check_features(lab: LabFile) -> None:
     if proc.returncode != 0:
         detail = " ".join(proc.stderr.split())[:300]
         raise KernelFeatureMissing(
-            f"lab {lab.lab.name!r} has NetworkPolicies, but nftables (nf_tables with conntrack, sets and "
-            f"verdict maps) is not usable in a network namespace on this kernel: {detail}; nothing was "
-            "created — load nf_tables and nf_conntrack (CONFIG_NF_TABLES, CONFIG_NFT_CT), or remove "
+            f"lab {lab.lab.name!r} has NetworkPolicies, but nftables (nf_tables with conntrack, sets, "
+            f"verdict maps and NFLOG) is not usable in a network namespace on this kernel: {detail}; nothing was "
+            "created — load nf_tables, nf_conntrack and nfnetlink_log (CONFIG_NF_TABLES, CONFIG_NFT_CT, "
+            "CONFIG_NFT_LOG, CONFIG_NETFILTER_NETLINK_LOG), or remove "
             "the NetworkPolicy documents")
     if not _bridge_nf_present():
         raise KernelFeatureMissing(
@@ -158,9 +155,11 @@ def enforce(lab: LabFile, pod_ips: Mapping[str, IPv4Address], node_netns: Mappin
     return Enforced(tuple(p.key for p in lab.policies), digest(scripts), len(scripts))
 
 
-def converge(lab: LabFile, alloc: Allocation, record: dict) -> Enforced | None:
-    """The `up`/`apply` stage: rewrite every node's table; None when there is nothing to do."""
-    if not needed(lab, record):
+def converge(lab: LabFile, alloc: Allocation, enforced: Collection[str]) -> Enforced | None:
+    """The `up`/`apply` stage: rewrite every node's table; None when there is nothing to do.
+
+    `enforced`: the policies the lab's state records as enforced now."""
+    if not needed(lab, enforced):
         return None
     node_netns = {name: names.node_netns(lab.lab.name, name) for name in alloc.nodes}
     return enforce(lab, alloc.pod_ips, node_netns)

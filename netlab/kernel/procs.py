@@ -26,6 +26,11 @@ class ProcRecord:
     def to_json(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data: dict) -> ProcRecord:
+        """TypeError when `data` has other keys than a ProcRecord's."""
+        return cls(**data)
+
 
 def start_time(pid: int) -> int | None:
     try:
@@ -74,18 +79,6 @@ def carries_marker(pid: int, lab: str) -> bool:
         return False
 
 
-def records_of(pods: list[dict]) -> list[ProcRecord]:
-    """The container records of state pods; entries of another shape are skipped, not fatal."""
-    out = []
-    for pod in pods:
-        for entry in pod.get("containers", []):
-            try:
-                out.append(ProcRecord(**entry))
-            except TypeError:
-                continue
-    return out
-
-
 def stop(records: list[ProcRecord], lab: str, grace: float = 2.0) -> None:
     """SIGTERM each live recorded process of lab `lab`, SIGKILL what remains.
 
@@ -99,7 +92,7 @@ def stop(records: list[ProcRecord], lab: str, grace: float = 2.0) -> None:
     deadline = time.monotonic() + grace
     while live and time.monotonic() < deadline:
         _reap(pids)
-        live = [rec for rec in live if alive(rec) and not _zombie(rec.pid)]
+        live = [rec for rec in live if alive(rec) and not is_zombie(rec.pid)]
         if live:
             time.sleep(0.02)
     for rec in live:
@@ -119,7 +112,7 @@ def _signal(rec: ProcRecord, sig: int) -> None:
         pass
 
 
-def _zombie(pid: int) -> bool:
+def is_zombie(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             raw = f.read()

@@ -13,7 +13,12 @@ def _later(signum: int, frame: object) -> None:
     """After the first stop: netlab is already stopping (rolling back); further ones wait."""
 
 
+_stopping = False   # a stop signal came: netlab is on its way out (exit 130)
+
+
 def _interrupt(signum: int, frame: object) -> None:
+    global _stopping
+    _stopping = True
     for sig in STOPS:   # from here on, a second signal cannot cut the clean-up short
         signal.signal(sig, _later)
     raise KeyboardInterrupt(signal.Signals(signum).name)
@@ -23,7 +28,8 @@ def _interrupt(signum: int, frame: object) -> None:
 def stops_as_interrupts() -> Iterator[None]:
     """Inside: Ctrl-C, SIGTERM and SIGHUP raise KeyboardInterrupt, once, so `up` rolls back a new
     lab and `down` stops cleanly instead of dying half-way; later ones are ignored while that
-    clean-up runs (only in the main thread)."""
+    clean-up runs (only in the main thread), and until the process exits: a second signal just
+    after a quick rollback must not kill netlab on its way out."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -33,7 +39,9 @@ def stops_as_interrupts() -> Iterator[None]:
         yield
     finally:
         for sig, handler in old.items():
-            signal.signal(sig, handler)
+            # after a stop, netlab is on its way out (130): later stops stay off through the exit (SIG_IGN:
+            # the interpreter resets Python handlers to the default, killing, action as it finalizes)
+            signal.signal(sig, signal.SIG_IGN if _stopping else handler)
 
 
 @contextmanager

@@ -7,25 +7,12 @@ from ipaddress import IPv4Address, IPv4Network
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from .impairment import LinkImpairment
+
 KUBEADM_API_VERSIONS = ("kubeadm.k8s.io/v1beta4", "kubeadm.k8s.io/v1beta3")
 LAB_API_VERSION = "netlab/v1alpha1"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 CALICO_IP_ANNOTATION = "cni.projectcalico.org/ipAddrs"
-
-
-class Backend(StrEnum):
-    VXLAN = "vxlan"
-    HOST_GW = "host-gw"
-    MACVLAN = "macvlan"
-    IPIP = "ipip"
-    IPVLAN = "ipvlan"
-
-
-class IpvlanMode(StrEnum):
-    """ipvlan's modes as the CNI ipvlan plugin names them (l2 is the plugin's default)."""
-
-    L2 = "l2"
-    L3 = "l3"
 
 
 class Protocol(StrEnum):
@@ -63,28 +50,14 @@ class NodeSpec:
 
 
 @dataclass(frozen=True)
-class VxlanOptions:
-    """flannel's vxlan backend settings (pkg/backend/vxlan)."""
-
-    vni: int = 1
-    port: int = 8472
-    direct_routing: bool = False
-
-
-@dataclass(frozen=True)
-class IpvlanOptions:
-    mode: IpvlanMode = IpvlanMode.L2
-
-
-@dataclass(frozen=True)
 class LabSpec:
     name: str
-    backend: Backend
+    backend: str                       # a netlab.core.backends.Backend member (the registry's names)
     nodes: tuple[NodeSpec, ...]
     underlay_subnet: IPv4Network = IPv4Network("10.250.0.0/16")
     underlay_mtu: int = 1500
-    vxlan: VxlanOptions = VxlanOptions()
-    ipvlan: IpvlanOptions = IpvlanOptions()
+    options: Any = None                # the backend's own options (e.g. spec.vxlan), None if it has none
+    impairments: tuple[LinkImpairment, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,14 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from ..core import backends, ipam, plan
 from ..kernel import limits, netns, procs, sandbox, signals
-from . import state
+from . import impair, state
+from .record import (LabRecord, Networking, NamespaceRecord, NodeRecord, PodRecord, PortRecord, SandboxRecord,
+                     Underlay)
 from ..kernel.apply import LIMIT_HINTS, Kernel, probe_link_kinds
 from ..kernel.kernelmods import modprobe_hint, unloaded_modules
 from .. import names
@@ -23,6 +25,7 @@ from ..kernel.inventory import Mark, owned
 from ..model.lab import LabFile
 from ..core.plan import NetnsPlan, Plan, Role
 from ..kernel import policy as enforce
+from . import wireguard
 
 @dataclass
 class Timings:
@@ -49,8 +52,9 @@ def make_plan(lab: LabFile) -> Plan:
     return plan.build(lab, ipam.allocate(lab))
 
 
-def check_kernel(lab: LabFile) -> None:
-    """Fail before anything is built when the kernel lacks a link kind the lab needs.
+def check_kernel(lab: LabFile) -> "wireguard.Implementation | None":
+    """Fail before anything is built when the kernel lacks a link kind the lab needs (and, for
+    the wireguard backend, say which implementation will run, or that neither can).
 
     A kind whose module is on disk but not loaded is refused, never tried: trying would make
     the kernel load the module, and netlab changes nothing outside its own namespaces."""
@@ -68,6 +72,7 @@ def check_kernel(lab: LabFile) -> None:
             f"this kernel cannot create {', '.join(backends.kernel_option(k) for k in missing)} links, "
             f"which backend {lab.lab.backend.value!r} needs (the option is off or the module is missing); "
             "nothing was created — choose another backend, or load the module (modprobe) and retry")
+    return wireguard.check(lab)
 
 
 def up(lab: LabFile, progress=None) -> UpResult:
@@ -76,12 +81,13 @@ def up(lab: LabFile, progress=None) -> UpResult:
     timings.mark("plan")
     require_privileges("up")
     limits.raise_open_files()
-    check_kernel(lab)
+    wg_implementation = check_kernel(lab)
     enforce.check_features(lab)
+    impair.preflight(lab)
     timings.mark("kernel check")
     name = lab.lab.name
     with state.locked(name), Kernel() as kernel:
-        old = state.load(name) or {}
+        old = state.load(name)
         _remove_placeholders(name, old)    # a killed run's half-made names, stamped as ours
         existing = owned(kernel, name)
         _refuse_foreign(the_plan, existing)
@@ -96,24 +102,29 @@ def up(lab: LabFile, progress=None) -> UpResult:
             kernel.release(ns_name)
             netns.unpublish(ns_name)
         timings.mark("remove changed")
-        record = _record(lab, the_plan, old, keep, status="building")
-        record["pending"] = [ns.name for ns in create]
+        record = replace(_record(lab, the_plan, old, keep, status="building"),
+                         pending=tuple(ns.name for ns in create))
         state.save(name, record)
+        running: dict[str, PodRecord] = {}   # pods whose containers changed, filled in as they start
         try:
+            wireguard.prepare(kernel, lab, the_plan, wg_implementation)
             _build(kernel, the_plan, create, progress, timings)
-            started = _start_containers(kernel, the_plan, record)
+            wireguard.converge(kernel, the_plan, {ns.name for ns in create})
+            started = _start_containers(kernel, the_plan, record, running)
+            record = record.with_pods(running)
             timings.mark("start containers")
             # policies are not in the namespace fingerprints: every run rewrites them, nothing is rebuilt
-            enforced = enforce.converge(lab, the_plan.alloc, record)
+            enforced = enforce.converge(lab, the_plan.alloc, record.policies)
             timings.mark("network policies")
+            impairments = impair.converge(lab, old.impairments if old else ())
         except BaseException as err:
+            record = record.with_pods(running)   # what runs is recorded: stopped by a rollback or a down
             with signals.shielded(reraise=False):   # a second Ctrl-C (or SIGTERM) waits for the rollback
                 if fresh_lab:
                     _rollback(kernel, name, record)
                     outcome = f"netlab up rolled back: nothing of lab {name!r} is left"
                 else:
-                    record["status"] = "failed"
-                    state.save(name, record)
+                    state.save(name, replace(record, status="failed"))
                     outcome = (f"lab {name!r} is partly converged: fix the cause and run `netlab up` again, "
                                f"or remove it with `netlab down --name {name}`")
             if isinstance(err, (NetlabError, OSError)):
@@ -123,7 +134,8 @@ def up(lab: LabFile, progress=None) -> UpResult:
             raise
         record = _record(lab, the_plan, record, {ns.name for ns in the_plan.namespaces}, status="ready")
         if enforced is not None:
-            record.update(enforced.record())
+            record = record.with_policies(enforced.policies, enforced.digest)
+        record = replace(record, impairments=impairments)
         state.save(name, record)
         timings.mark("record state")
     return UpResult(the_plan, len(create), len(remove), len(keep), started, timings)
@@ -147,9 +159,9 @@ def _refuse_foreign(the_plan: Plan, existing: dict[str, Mark]) -> None:
                           "yourself, or rename the lab")
 
 
-def _kept(the_plan: Plan, old: dict, existing: dict[str, Mark]) -> set[str]:
+def _kept(the_plan: Plan, old: LabRecord | None, existing: dict[str, Mark]) -> set[str]:
     """Namespaces left as they are: present, marked, planned the same, and on kept parents."""
-    recorded = {n: v.get("fingerprint") for n, v in old.get("namespaces", {}).items()}
+    recorded = old.fingerprints if old else {}
     keep: set[str] = set()
     for ns in the_plan.namespaces:   # parents come before children in plan order
         if ns.name not in existing or recorded.get(ns.name) != ns.fingerprint:
@@ -189,9 +201,12 @@ def _mark_built(timings: Timings, counts: dict[Role, int]) -> None:
     timings.mark(f"build {count} {role.value}{'s' if count != 1 else ''}")
 
 
-def _start_containers(kernel: Kernel, the_plan: Plan, record: dict) -> int:
+def _start_containers(kernel: Kernel, the_plan: Plan, record: LabRecord,
+                      running_pods: dict[str, PodRecord]) -> int:
     """Every pod's sandbox (its init), then the containers not running yet, through the pod
-    launcher (no fork with a preexec_fn in this threaded process)."""
+    launcher (no fork with a preexec_fn in this threaded process). Each pod whose sandbox or
+    containers changed goes into `running_pods` as soon as they run (so that a failure further
+    on still records, and stops, what runs)."""
     lab = the_plan.lab.lab.name
     started = 0
     logs = state.lab_dir(lab) / "logs"
@@ -200,18 +215,25 @@ def _start_containers(kernel: Kernel, the_plan: Plan, record: dict) -> int:
     # the inits already running (kept pods), found in one pass over /proc
     running_inits = {i.netns: i for i in sandbox.find_inits(lab, {ino for ino in inodes.values() if ino})}
     with sandbox.Launcher() as launcher:
-        for pod_rec in record["pods"]:
-            ns = the_plan.find(Role.POD, f"{pod_rec['namespace']}/{pod_rec['name']}")
+        for pod_rec in record.pods:
+            ns = the_plan.find(Role.POD, pod_rec.key)
             if ns is None:
                 continue
-            workdir = str(state.lab_dir(lab) / "pods" / f"{pod_rec['namespace']}.{pod_rec['name']}")
-            init = running_inits.get(inodes[ns.name]) or _pod_init(launcher, lab, ns, pod_rec, record, workdir)
-            running = {rec.container: rec for rec in procs.records_of([pod_rec])}
+            workdir = str(state.lab_dir(lab) / "pods" / f"{pod_rec.namespace}.{pod_rec.name}")
+            init = running_inits.get(inodes[ns.name])
+            if init is None:   # a new init: the pod's containers start afresh
+                init = _pod_init(launcher, lab, ns, pod_rec, record.networking.dns_domain, workdir)
+                pod_rec = replace(pod_rec, sandbox=SandboxRecord(init.pid, init.start), containers=())
+                running_pods[pod_rec.key] = pod_rec
+            elif pod_rec.sandbox != SandboxRecord(init.pid, init.start):
+                pod_rec = replace(pod_rec, sandbox=SandboxRecord(init.pid, init.start))
+                running_pods[pod_rec.key] = pod_rec
+            running = {rec.container: rec for rec in pod_rec.containers}
             todo = [run for run in ns.containers if not (run.name in running and procs.alive(running[run.name])
                                                           and sandbox.pidns_of(running[run.name].pid) == init.pidns)]
             for run in todo:
-                argv = list(run.argv) or procs.responder_argv(pod_rec["name"], run.ports)
-                log = str(logs / f"{pod_rec['namespace']}.{pod_rec['name']}.{run.name}.log")
+                argv = list(run.argv) or procs.responder_argv(pod_rec.name, run.ports)
+                log = str(logs / f"{pod_rec.namespace}.{pod_rec.name}.{run.name}.log")
                 try:
                     rec = launcher.run(init, ns.subject, run.name, argv,
                                        sandbox.container_env(ns.hostname, run.env), run.capabilities, workdir, log)
@@ -220,16 +242,15 @@ def _start_containers(kernel: Kernel, the_plan: Plan, record: dict) -> int:
                                       f"`{' '.join(argv)}`: {describe_failure(err)}") from err
                 running[run.name] = rec
                 started += 1
-            pod_rec["containers"] = [r.to_json() for r in running.values()]
+                running_pods[pod_rec.key] = replace(pod_rec, containers=tuple(running.values()))
     return started
 
 
-def _pod_init(launcher: sandbox.Launcher, lab: str, ns: NetnsPlan, pod_rec: dict, record: dict,
+def _pod_init(launcher: sandbox.Launcher, lab: str, ns: NetnsPlan, pod_rec: PodRecord, dns_domain: str,
               workdir: str) -> sandbox.Init:
-    """A new init for the pod: its containers start afresh."""
+    """A new init for the pod (its PID namespace and the others), its files written first."""
     inode = netns.inode(ns.name)
-    sandbox.write_pod_files(workdir, pod_rec["ip"], ns.hostname, pod_rec["namespace"],
-                            record["networking"]["dnsDomain"])
+    sandbox.write_pod_files(workdir, pod_rec.ip, ns.hostname, pod_rec.namespace, dns_domain)
     try:
         rec = launcher.start_pod(lab, ns.subject, netns.path(ns.name), ns.hostname, workdir)
     except OSError as err:
@@ -237,20 +258,17 @@ def _pod_init(launcher: sandbox.Launcher, lab: str, ns: NetnsPlan, pod_rec: dict
     init = sandbox.inspect_init(rec.pid, lab, {inode} if inode else set())
     if init is None:
         raise NetlabError(f"pod {ns.subject}: its sandbox (pid {rec.pid}) exited as it started")
-    pod_rec["sandbox"] = {"pid": init.pid, "start": init.start}
-    pod_rec["containers"] = []
     return init
 
 
-def _stop_containers(lab: str, old: dict, names: list[str], existing: dict[str, Mark]) -> int:
+def _stop_containers(lab: str, old: LabRecord | None, names: list[str], existing: dict[str, Mark]) -> int:
     """Stop the pods of the namespaces in `names` (their inits: the kernel kills the rest), and
-    any older-style container the kernel shows there with the lab's marker. Returns how many
-    processes were running."""
+    any other process the kernel shows there with the lab's marker (older-style containers, node
+    daemons such as wireguard-go, capture's tcpdumps). Returns how many processes were running."""
     if not names:
         return 0
     subjects = {existing[n].subject for n in names if n in existing}
-    records = procs.records_of([pod for pod in old.get("pods", [])
-                                if f"{pod.get('namespace')}/{pod.get('name')}" in subjects])
+    records = [c for pod in (old.pods if old else ()) if pod.key in subjects for c in pod.containers]
     inodes = {ino for ino in (netns.inode(n) for n in names) if ino}
     # older containers carried the marker themselves; pod inits carry it too, but go with their pods
     legacy = [r for r in procs.find_lab_processes(lab, inodes) if r.container != sandbox.ROLE_INIT]
@@ -260,7 +278,7 @@ def _stop_containers(lab: str, old: dict, names: list[str], existing: dict[str, 
     return running
 
 
-def _rollback(kernel: Kernel, lab: str, record: dict) -> None:
+def _rollback(kernel: Kernel, lab: str, record: LabRecord) -> None:
     existing = owned(kernel, lab)
     _stop_containers(lab, record, list(existing), existing)
     kernel.close()
@@ -270,51 +288,43 @@ def _rollback(kernel: Kernel, lab: str, record: dict) -> None:
     state.remove(lab)
 
 
-def _remove_placeholders(lab: str, record: dict) -> None:
+def _remove_placeholders(lab: str, record: LabRecord | None) -> None:
     """A crash between creating /run/netns/NAME and mounting on it leaves a file; netlab's
     carry its stamp (the namespace's mark). Files without it are someone else's: left alone."""
-    for name in record.get("pending", []):
+    for name in (record.pending or ()) if record else ():
         stamp = netns.placeholder_of(name)
         mark = Mark.parse(stamp.strip()) if stamp else None
         if mark is not None and mark.lab == lab:
             os.unlink(netns.path(name))
 
 
-def _record(lab: LabFile, the_plan: Plan, old: dict, done: set[str], status: str) -> dict:
+def _record(lab: LabFile, the_plan: Plan, old: LabRecord | None, done: set[str], status: str) -> LabRecord:
     """The state record: what the lab is, and which namespaces are built as planned."""
     alloc = the_plan.alloc
-    old_pods = {f"{p['namespace']}/{p['name']}": p for p in old.get("pods", [])}
-    nodes = [{
-        "name": n.name, "netns": names.node_netns(lab.lab.name, n.name), "podCIDR": str(n.pod_cidr),
-        "underlayIP": str(n.underlay_ip), "rack": n.rack.name,
-        "subnetEnv": plan.subnet_env(lab, n, the_plan.mtu)} for n in alloc.nodes.values()]
+    old_pods = {p.key: p for p in old.pods} if old else {}
+    nodes = [NodeRecord(n.name, names.node_netns(lab.lab.name, n.name), str(n.pod_cidr), str(n.underlay_ip),
+                        n.rack.name, plan.subnet_env(lab, n, the_plan.mtu)) for n in alloc.nodes.values()]
     pods = []
     for pod in lab.pods:
         ns_name = names.pod_netns(lab.lab.name, pod)
-        previous = old_pods.get(pod.key, {})
-        pods.append({
-            "name": pod.name, "namespace": pod.namespace, "node": pod.node, "ip": str(alloc.pod_ips[pod.key]),
-            "netns": ns_name, "labels": dict(pod.labels),
-            "ports": [{"port": p.container_port, "protocol": p.protocol.value, "name": p.name}
-                      for c in pod.containers for p in c.ports],
-            "containers": previous.get("containers", []) if ns_name in done else [],
-            "sandbox": previous.get("sandbox") if ns_name in done else None})
-    return {
-        "name": lab.lab.name, "backend": lab.lab.backend.value, "source": os.path.abspath(lab.source)
-        if not lab.source.startswith("<") else lab.source,
-        "status": status, "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "mtu": the_plan.mtu,
-        "networking": {"podSubnet": str(lab.networking.pod_subnet),
-                       "serviceSubnet": str(lab.networking.service_subnet),
-                       "dnsDomain": lab.networking.dns_domain},
-        "underlay": {"subnet": str(lab.lab.underlay_subnet), "mtu": lab.lab.underlay_mtu,
-                     "netns": names.vpc_netns(lab.lab.name)},
-        "namespaces": {ns.name: {"role": ns.role.value, "subject": ns.subject, "fingerprint": ns.fingerprint}
-                       for ns in the_plan.namespaces if ns.name in done},
-        "nodes": nodes, "pods": pods,
+        previous = old_pods.get(pod.key)
+        pods.append(PodRecord(
+            pod.name, pod.namespace, pod.node, str(alloc.pod_ips[pod.key]), ns_name, pod.labels,
+            tuple(PortRecord(p.container_port, p.protocol.value, p.name) for c in pod.containers for p in c.ports),
+            previous.containers if previous and ns_name in done else (),
+            previous.sandbox if previous and ns_name in done else None))
+    return LabRecord(
+        name=lab.lab.name, backend=lab.lab.backend.value,
+        source=os.path.abspath(lab.source) if not lab.source.startswith("<") else lab.source,
+        status=status, updated=datetime.now(timezone.utc).isoformat(timespec="seconds"), mtu=the_plan.mtu,
+        networking=Networking(str(lab.networking.pod_subnet), str(lab.networking.service_subnet),
+                              lab.networking.dns_domain),
+        underlay=Underlay(str(lab.lab.underlay_subnet), lab.lab.underlay_mtu, names.vpc_netns(lab.lab.name)),
+        namespaces={ns.name: NamespaceRecord(ns.role.value, ns.subject, ns.fingerprint)
+                    for ns in the_plan.namespaces if ns.name in done},
+        nodes=tuple(nodes), pods=tuple(pods),
         # the rules in the node namespaces outlive a failed run: keep knowing they are there
-        "policies": old.get("policies", []), "policyDigest": old.get("policyDigest"),
-    }
+        policies=old.policies if old else (), policy_digest=old.policy_digest if old else None)
 
 
 @dataclass
@@ -336,7 +346,7 @@ def down(lab_name: str, progress=None) -> DownResult:
     limits.raise_open_files()
     # a Ctrl-C, SIGTERM or SIGHUP lets the removal finish, then stops netlab
     with state.locked(lab_name), signals.shielded(), Kernel() as kernel:
-        record = state.load(lab_name) or {}
+        record = state.load(lab_name)
         existing = owned(kernel, lab_name)
         lookalikes = [n for n in netns.listed() if n.startswith(f"{lab_name}.") and n not in existing]
         timings.mark("inventory")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from ..core import ipam, plan
 from . import lab as lab_ops, state
+from .record import LabRecord
 from ..spec import loader
 from ..kernel.apply import Kernel
 from ..kernel.privileges import require_privileges
@@ -54,27 +55,25 @@ def apply_file(lab: LabFile) -> Applied:
                 f"lab {name!r} runs other nodes or pods than {lab.source} describes ({'; '.join(differences)}): "
                 f"`netlab apply` changes NetworkPolicies only — run `netlab up {lab.source}` to converge "
                 "the whole lab")
-        before = tuple(record.get("policies", []))
-        enforced = enforce.converge(lab, the_plan.alloc, record)
+        before = record.policies
+        enforced = enforce.converge(lab, the_plan.alloc, record.policies)
         if enforced is not None:
-            record.update(enforced.record())
-        labels = {pod.key: dict(pod.labels) for pod in lab.pods}
-        for pod in record.get("pods", []):
-            pod["labels"] = labels[f"{pod['namespace']}/{pod['name']}"]
-        record["source"] = _source(lab)
-        record["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            record = record.with_policies(enforced.policies, enforced.digest)
+        labels = {pod.key: pod.labels for pod in lab.pods}
+        record = replace(record, pods=tuple(replace(pod, labels=labels[pod.key]) for pod in record.pods),
+                         source=_source(lab), updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         state.save(name, record)
     now = tuple(p.key for p in lab.policies)
     return Applied(name, now, tuple(k for k in now if k not in before), tuple(k for k in before if k not in now),
                    len(the_plan.alloc.nodes), time.perf_counter() - started)
 
 
-def topology_differences(the_plan: plan.Plan, record: dict, present: set[str]) -> list[str]:
+def topology_differences(the_plan: plan.Plan, record: LabRecord, present: set[str]) -> list[str]:
     """How the running lab differs from the plan of a file, in words; empty when it is the same."""
     out: list[str] = []
-    if record.get("status") != "ready":
-        out.append(f"its last `netlab up` did not finish (status {record.get('status', 'unknown')})")
-    recorded = {n: v.get("fingerprint") for n, v in record.get("namespaces", {}).items()}
+    if record.status != "ready":
+        out.append(f"its last `netlab up` did not finish (status {record.status or 'unknown'})")
+    recorded = record.fingerprints
     planned = {ns.name: ns for ns in the_plan.namespaces}
     for ns in the_plan.namespaces:
         what = f"{ns.role.value} {ns.subject}"
@@ -84,9 +83,9 @@ def topology_differences(the_plan: plan.Plan, record: dict, present: set[str]) -
             out.append(f"{what} differs")
         elif ns.name not in present:
             out.append(f"{what} is missing from the kernel")
-    for ns_name, info in record.get("namespaces", {}).items():
+    for ns_name, info in record.namespaces.items():
         if ns_name not in planned:
-            out.append(f"{info.get('role', 'namespace')} {info.get('subject', ns_name)} is not in the file")
+            out.append(f"{info.role} {info.subject} is not in the file")
     return out
 
 
@@ -102,20 +101,20 @@ class AppliedFile:
     stale: bool
 
 
-def applied_file(record: dict) -> AppliedFile:
+def applied_file(record: LabRecord) -> AppliedFile:
     """Reload the running lab's file; `stale` when its policies are not the ones enforced."""
-    source = record.get("source", "")
+    source = record.source
     if source == "<default lab>":
         labfile = loader.load_file(None)
     elif source.startswith("<") or not source:
-        raise NetlabError(f"lab {record['name']!r} was built from {source or 'an unknown source'}, not a file: "
+        raise NetlabError(f"lab {record.name!r} was built from {source or 'an unknown source'}, not a file: "
                           "run `netlab apply FILE` with its file first")
     elif not os.path.exists(source):
-        raise NetlabError(f"{source}, the file lab {record['name']!r} was built from, is gone: "
+        raise NetlabError(f"{source}, the file lab {record.name!r} was built from, is gone: "
                           "run `netlab apply FILE` with its new path")
     else:
         labfile = loader.load_file(source)
     alloc = ipam.allocate(labfile)
     node_netns = {name: names.node_netns(labfile.lab.name, name) for name in alloc.nodes}
     digest = enforce.digest(enforce.rulesets(labfile, alloc.pod_ips, node_netns)) if labfile.policies else None
-    return AppliedFile(labfile, digest != record.get("policyDigest"))
+    return AppliedFile(labfile, digest != record.policy_digest)

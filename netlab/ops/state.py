@@ -17,6 +17,7 @@ from typing import Iterator
 
 from ..errors import InputError, NetlabError
 from ..names import MAX_LAB_NAME, is_lab_name
+from .record import LabRecord, RecordError
 
 
 RUN_DIR = "/run/netlab"
@@ -73,19 +74,19 @@ def state_path(lab: str) -> Path:
     return lab_dir(lab) / "state.json"
 
 
-def load(lab: str) -> dict | None:
+def load(lab: str) -> LabRecord | None:
     try:
         fd = os.open(state_path(lab), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as f:
-            return json.loads(f.read())
+            return LabRecord.from_json(json.loads(f.read()))
     except FileNotFoundError:
         return None
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, json.JSONDecodeError, RecordError) as err:
         print(f"netlab: ignoring unreadable state {state_path(lab)}: {err}", file=sys.stderr)
         return None
 
 
-def save(lab: str, record: dict) -> None:
+def save(lab: str, record: LabRecord) -> None:
     path = state_path(lab)
     _private_dir(path.parent)
     tmp = path.with_suffix(".tmp")
@@ -95,7 +96,7 @@ def save(lab: str, record: dict) -> None:
         pass
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(record, indent=1, sort_keys=True))
+        f.write(json.dumps(record.to_json(), indent=1, sort_keys=True))
     os.replace(tmp, path)
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, ip_address
 
 from . import state
+from .record import LabRecord
 from ..errors import InputError, NetlabError
 from ..kernel import netns
 
@@ -16,10 +17,10 @@ class Target:
     name: str        # namespace/name for pods, node name for nodes
     netns: str
     ip: IPv4Address
-    record: dict
+    record: LabRecord
 
 
-def load_lab(name: str | None) -> dict:
+def load_lab(name: str | None) -> LabRecord:
     """The state record of lab `name`, or of the only lab that is up."""
     if name:
         record = state.load(name)
@@ -31,7 +32,10 @@ def load_lab(name: str | None) -> dict:
         raise NetlabError("no lab is up: start one with `netlab up [FILE]`")
     if len(names) > 1:
         raise InputError(f"several labs are up ({', '.join(names)}): pick one with --name")
-    return state.load(names[0]) or {}
+    record = state.load(names[0])
+    if record is None:
+        raise NetlabError(f"lab {names[0]!r} has no readable state (see `netlab status`)")
+    return record
 
 
 def resolve(text: str, lab: str | None, *, allow_ip: bool = False) -> Target:
@@ -44,14 +48,12 @@ def resolve(text: str, lab: str | None, *, allow_ip: bool = False) -> Target:
         raise NetlabError("no lab is up: start one with `netlab up [FILE]`")
     found: list[Target] = []
     for rec in records:
-        for pod in rec.get("pods", []):
-            key = f"{pod['namespace']}/{pod['name']}"
-            if text in (key, pod["name"]):
-                found.append(Target(rec["name"], "pod", key, pod["netns"], ip_address(pod["ip"]), rec))
-        for node in rec.get("nodes", []):
-            if text == node["name"]:
-                found.append(Target(rec["name"], "node", node["name"], node["netns"],
-                                    ip_address(node["underlayIP"]), rec))
+        for pod in rec.pods:
+            if text in (pod.key, pod.name):
+                found.append(Target(rec.name, "pod", pod.key, pod.netns, ip_address(pod.ip), rec))
+        for node in rec.nodes:
+            if text == node.name:
+                found.append(Target(rec.name, "node", node.name, node.netns, ip_address(node.underlay_ip), rec))
     if allow_ip and not found:
         try:
             addr = ip_address(text)
@@ -61,10 +63,9 @@ def resolve(text: str, lab: str | None, *, allow_ip: bool = False) -> Target:
             rec = records[0] if len(records) == 1 else None
             if rec is None:
                 raise InputError(f"{text} is an address, but several labs are up: pick one with --name")
-            return Target(rec["name"], "ip", text, "", addr, rec)  # type: ignore[arg-type]
+            return Target(rec.name, "ip", text, "", addr, rec)  # type: ignore[arg-type]
     if not found:
-        known = sorted({f"{p['namespace']}/{p['name']}" for r in records for p in r.get("pods", [])}
-                       | {n["name"] for r in records for n in r.get("nodes", [])})
+        known = sorted({p.key for r in records for p in r.pods} | {n.name for r in records for n in r.nodes})
         raise InputError(f"no pod or node named {text!r}; known: {', '.join(known[:20])}"
                          + (" ..." if len(known) > 20 else ""))
     if len(found) > 1:

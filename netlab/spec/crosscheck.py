@@ -7,13 +7,20 @@ from __future__ import annotations
 import dataclasses
 from ipaddress import IPv4Address, IPv4Network
 
-from ..core import backends, ipam, plan
+from ..core import backends, impairment, ipam, plan
 from ..model.checks import DocChecker
 from ..errors import Problem
 from .collected import Collected
 from ..model.lab import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Container, ContainerPort, LabFile, LabSpec,
                          Namespace, Networking, Pod, frozen_map)
 from ..model.yamlsrc import join
+
+
+def _check_impairment_targets(labfile: LabFile, lab_check: DocChecker) -> None:
+    for entry in labfile.lab.impairments:
+        if impairment.target_netns(labfile, entry.target) is None:
+            lab_check.error(f"spec.impairments[{entry.index}].target", f"no node or pod {entry.target!r} (or several pods "
+                            "of that name)", "name a node, or a pod as namespace/name")
 
 
 def cross_check(got: Collected, source: str, problems: list[Problem]) -> LabFile:
@@ -68,6 +75,7 @@ def cross_check(got: Collected, source: str, problems: list[Problem]) -> LabFile
     if "default" not in namespaces:
         namespaces["default"] = Namespace("default", frozen_map({NAMESPACE_NAME_LABEL: "default"}))
     labfile = LabFile(source, net, lab, tuple(namespaces.values()), tuple(pods), tuple(p for p, _ in got.policies))
+    _check_impairment_targets(labfile, lab_check)
     problems += backends.check(labfile)
     if problems or not networking_ok:
         return labfile

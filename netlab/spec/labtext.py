@@ -45,3 +45,30 @@ def pod_yaml(name: str, node: str, namespace: str = "default", ports: str = "[{c
           nodeName: {node}
           containers: {containers}
         """)
+
+
+def split_policies(nodes: list[str], namespace: str = "default") -> str:
+    """Two NetworkPolicy documents for the compact form's pods (labelled `node: node-N`): pods
+    on `nodes` take connections only from, and open them only to, pods on `nodes`. The
+    probe benchmark and its test use it to deny about half of a lab's pairs."""
+    group = "{matchExpressions: [{key: node, operator: In, values: [" + ", ".join(nodes) + "]}]}"
+    return "".join(textwrap.dedent(f"""\
+        ---
+        apiVersion: networking.k8s.io/v1
+        kind: NetworkPolicy
+        metadata: {{name: split-{kind}, namespace: {namespace}}}
+        spec:
+          podSelector: {group}
+          policyTypes: [{kind.capitalize()}]
+          {kind}: [{{{peer}: [{{podSelector: {group}}}]}}]
+        """) for kind, peer in (("ingress", "from"), ("egress", "to")))
+
+
+def scale_lab_yaml(name: str, nodes: int, pods_per_node: int, ports: tuple[int, ...] = (),
+                   documents: str = "", backend: str = "vxlan") -> str:
+    """The compact form with `ports` served by each pod's responder; `documents` appended."""
+    text = lab_yaml(name, backend=backend, scale=(nodes, pods_per_node), pods=documents)
+    if ports:
+        text = text.replace(f"podsPerNode: {pods_per_node}}}",
+                            f"podsPerNode: {pods_per_node}, ports: [{', '.join(map(str, ports))}]}}")
+    return text

@@ -7,14 +7,15 @@ from importlib import resources
 from ipaddress import IPv4Network
 
 from ..core import ipam
+from ..core.backends import DEFAULT, OPTIONS, Backend
 from ..model.checks import MISSING, DocChecker
 from .collected import Collected
 from .crosscheck import cross_check
 from ..errors import InputError, Problem
 from .kubeobjects import load_namespace, load_pod
-from ..model.lab import (KUBEADM_API_VERSIONS, LAB_API_VERSION, Backend, IpvlanMode, IpvlanOptions, LabFile, LabSpec,
-                         Namespace, Networking, NodeSpec, Pod, VxlanOptions)
+from ..model.lab import KUBEADM_API_VERSIONS, LAB_API_VERSION, LabFile, LabSpec, Namespace, Networking, NodeSpec, Pod
 from ..names import MAX_LAB_NAME
+from ..model.impairment import LinkImpairment, field_problems, from_values
 from ..model.yamlsrc import Document, load_documents
 
 DEFAULT_LAB = "default.yaml"
@@ -184,50 +185,61 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
     name = check.dns_label(meta.get("name", MISSING), "metadata.name", "lab name", max_len=MAX_LAB_NAME)
     check.label = f"Lab({name})" if name else "Lab"
     spec = check.mapping(raw.get("spec", MISSING), "spec", required=True)
-    check.known_keys(spec, "spec", ("backend", "nodes", "scale", "underlay", "vxlan", "ipvlan"))
-    backend_text = check.string(spec.get("backend", MISSING), "spec.backend") or Backend.VXLAN.value
+    check.known_keys(spec, "spec", ("backend", "nodes", "scale", "underlay", "impairments") + tuple(o.key for _, o in OPTIONS))
+    backend_text = check.string(spec.get("backend", MISSING), "spec.backend") or DEFAULT.value
     try:
         backend = Backend(backend_text)
     except ValueError:
         check.error("spec.backend", f"unknown backend {backend_text!r}",
                     "use one of: " + ", ".join(b.value for b in Backend))
-        backend = Backend.VXLAN   # keeps checking the rest; the error stops the build
+        backend = DEFAULT   # keeps checking the rest; the error stops the build
     nodes = _load_nodes(spec, check, got)
     underlay = check.mapping(spec.get("underlay", MISSING), "spec.underlay")
     check.known_keys(underlay, "spec.underlay", ("subnet", "mtu"))
     subnet = check.network(underlay.get("subnet", MISSING), "spec.underlay.subnet", "underlay subnet")
     mtu = check.integer(underlay.get("mtu", MISSING), "spec.underlay.mtu", 1280, 9000)
-    vx = check.mapping(spec.get("vxlan", MISSING), "spec.vxlan")
-    check.known_keys(vx, "spec.vxlan", ("vni", "port", "directRouting"))
-    vxlan = VxlanOptions(
-        vni=check.integer(vx.get("vni", MISSING), "spec.vxlan.vni", 1, (1 << 24) - 1) or 1,
-        port=check.integer(vx.get("port", MISSING), "spec.vxlan.port", 1, 65535) or 8472,
-        direct_routing=bool(check.boolean(vx.get("directRouting", MISSING), "spec.vxlan.directRouting")))
-    if vx and backend is not Backend.VXLAN:
-        check.error("spec.vxlan", f"vxlan options given for backend {backend.value!r}",
-                    "remove spec.vxlan or use backend: vxlan")
-    ipvlan = _load_ipvlan(spec, check, backend)
+    options = _load_backend_options(spec, check, backend)
     name = name or "invalid"   # keeps checking the rest; the error stops the build
     defaults = LabSpec(name, backend, ())
     return LabSpec(name, backend, tuple(nodes), subnet or defaults.underlay_subnet,
-                   mtu or defaults.underlay_mtu, vxlan, ipvlan)
+                   mtu or defaults.underlay_mtu, options, _load_impairments(spec, check))
 
 
-def _load_ipvlan(spec: dict, check: DocChecker, backend: Backend) -> IpvlanOptions:
-    raw = check.mapping(spec.get("ipvlan", MISSING), "spec.ipvlan")
-    check.known_keys(raw, "spec.ipvlan", ("mode",))
-    if raw and backend is not Backend.IPVLAN:
-        check.error("spec.ipvlan", f"ipvlan options given for backend {backend.value!r}",
-                    "remove spec.ipvlan or use backend: ipvlan")
-    text = check.string(raw.get("mode", MISSING), "spec.ipvlan.mode")
-    if text is None:
-        return IpvlanOptions()
-    try:
-        return IpvlanOptions(IpvlanMode(text))
-    except ValueError:
-        check.error("spec.ipvlan.mode", f"unknown ipvlan mode {text!r}",
-                    "use one of: " + ", ".join(m.value for m in IpvlanMode))
-        return IpvlanOptions()
+def _load_impairments(spec: dict, check: DocChecker) -> tuple[LinkImpairment, ...]:
+    """spec.impairments: [{target, interface?, delay?, jitter?, loss?, rate?}]; targets checked later."""
+    out = []
+    for i, raw in enumerate(check.sequence(spec.get("impairments", MISSING), "spec.impairments")):
+        path = f"spec.impairments[{i}]"
+        entry = check.mapping(raw, path, required=True)
+        if not entry:
+            continue
+        target = check.string(entry.get("target", MISSING), f"{path}.target", required=True)
+        interface = check.string(entry.get("interface", MISSING), f"{path}.interface")
+        values = {k: v for k, v in entry.items() if k not in ("target", "interface")}
+        problems = field_problems(values)
+        for key, message, hint in problems:
+            check.error(f"{path}.{key}", message, hint)
+        if not values and not problems:
+            check.error(path, "no impairment given", "add delay, jitter, loss or rate, e.g. delay: 10ms")
+        if target and not problems and values:
+            out.append(LinkImpairment(target, interface, from_values(values), i))
+    return tuple(out)
+
+
+def _load_backend_options(spec: dict, check: DocChecker, backend: Backend) -> object:
+    """Every backend's spec.KEY is checked (each backend parses its own); the lab's backend's are kept."""
+    kept = None
+    for owner, schema in OPTIONS:
+        path = f"spec.{schema.key}"
+        raw = check.mapping(spec.get(schema.key, MISSING), path)
+        check.known_keys(raw, path, schema.fields)
+        if raw and owner is not backend:
+            check.error(path, f"{schema.key} options given for backend {backend.value!r}",
+                        f"remove {path} or use backend: {owner.value}")
+        options = schema.parse(raw, check, path)
+        if owner is backend:
+            kept = options
+    return kept
 
 
 def _load_nodes(spec: dict, check: DocChecker, got: Collected) -> list[NodeSpec]:

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any, Mapping
 
 from rich.console import Console
 from rich.table import Table
 
 from ..kernel import netns, procs
+from ..ops.record import LabRecord
 
 
 def console() -> Console:
@@ -15,37 +17,50 @@ def console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=200)
 
 
-def status_json(record: dict) -> dict:
+def _sorted(mapping: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Objects show their keys sorted, as the state file stores them (and status always showed)."""
+    return None if mapping is None else dict(sorted(mapping.items()))
+
+
+def status_json(record: LabRecord) -> dict:
     """The contract's `status --json` object for one lab (more keys may be added)."""
-    return {
-        "name": record["name"], "backend": record["backend"], "status": record.get("status", "unknown"),
-        "networking": record["networking"], "mtu": record.get("mtu"), "underlay": record.get("underlay"),
-        "nodes": [{"name": n["name"], "netns": n["netns"], "podCIDR": n["podCIDR"],
-                   "underlayIP": n["underlayIP"], "rack": n.get("rack"), "subnetEnv": n.get("subnetEnv"),
-                   "present": os.path.exists(netns.path(n["netns"]))} for n in record.get("nodes", [])],
-        "pods": [{"name": p["name"], "namespace": p["namespace"], "node": p["node"], "ip": p["ip"],
-                  "netns": p["netns"], "labels": p.get("labels", {}),
-                  "present": os.path.exists(netns.path(p["netns"])),
-                  "containers": [{"name": c["container"], "pid": c["pid"],
-                                  "running": procs.alive(procs.ProcRecord(**c)), "log": c["log"]}
-                                 for c in p.get("containers", [])]}
-                 for p in record.get("pods", [])],
-        "policies": record.get("policies", []),   # NetworkPolicies enforced, namespace/name
+    from . import wgstatus   # only labs with the wireguard backend read anything
+    wireguard = wgstatus.of_record(record)
+    data = {
+        "name": record.name, "backend": record.backend,
+        "status": "unknown" if record.status is None else record.status,
+        "networking": _sorted(record.networking.to_json()), "mtu": record.mtu,
+        "underlay": None if record.underlay is None else _sorted(record.underlay.to_json()),
+        "nodes": [{"name": n.name, "netns": n.netns, "podCIDR": n.pod_cidr, "underlayIP": n.underlay_ip,
+                   "rack": n.rack, "subnetEnv": _sorted(n.subnet_env),
+                   "present": os.path.exists(netns.path(n.netns))} for n in record.nodes],
+        "pods": [{"name": p.name, "namespace": p.namespace, "node": p.node, "ip": p.ip,
+                  "netns": p.netns, "labels": _sorted(p.labels),
+                  "present": os.path.exists(netns.path(p.netns)),
+                  "containers": [{"name": c.container, "pid": c.pid, "running": procs.alive(c), "log": c.log}
+                                 for c in p.containers]}
+                 for p in record.pods],
+        "policies": list(record.policies),   # NetworkPolicies enforced, namespace/name
+        "impairments": [i.to_json() for i in record.impairments],   # tc netem/tbf on lab interfaces
     }
+    for node in data["nodes"]:
+        if node["name"] in wireguard:
+            node["wireguard"] = wireguard[node["name"]]
+    return data
 
 
-def print_labs(console: Console, records: list[dict]) -> None:
+def print_labs(console: Console, records: list[LabRecord]) -> None:
     table = Table(title="labs")
     for col in ("lab", "backend", "status", "podSubnet", "serviceSubnet", "nodes", "pods"):
         table.add_column(col)
     for rec in records:
-        table.add_row(rec["name"], rec["backend"], rec.get("status", "?"), rec["networking"]["podSubnet"],
-                      rec["networking"]["serviceSubnet"], str(len(rec.get("nodes", []))),
-                      str(len(rec.get("pods", []))))
+        table.add_row(rec.name, rec.backend, "?" if rec.status is None else rec.status,
+                      rec.networking.pod_subnet, rec.networking.service_subnet, str(len(rec.nodes)),
+                      str(len(rec.pods)))
     console.print(table)
 
 
-def print_lab(console: Console, record: dict) -> None:
+def print_lab(console: Console, record: LabRecord) -> None:
     data = status_json(record)
     net = data["networking"]
     console.print(f"[bold]lab {data['name']}[/]  backend {data['backend']}  status {data['status']}  "
@@ -60,6 +75,8 @@ def print_lab(console: Console, record: dict) -> None:
         nodes.add_row(n["name"], n["netns"] if n["present"] else f"[red]{n['netns']} (missing)[/]",
                       n["underlayIP"], n.get("rack") or "", n["podCIDR"], gateway.split("/")[0], gateway)
     console.print(nodes)
+    if any("wireguard" in n for n in data["nodes"]):
+        print_wireguard(console, data["nodes"])
     pods = Table(title="pods")
     for col in ("pod", "node", "IP", "netns", "containers"):
         pods.add_column(col)
@@ -71,3 +88,33 @@ def print_lab(console: Console, record: dict) -> None:
     console.print(pods)
     if data["policies"]:
         console.print("NetworkPolicies enforced: " + ", ".join(data["policies"]))
+    if data["impairments"]:
+        table = Table(title="impairments (tc)")
+        for col in ("target", "netns", "interface", "delay", "jitter", "loss", "rate", "from"):
+            table.add_column(col)
+        for e in data["impairments"]:
+            table.add_row(e.get("target", ""), e["netns"], e["interface"], e.get("delay", ""), e.get("jitter", ""),
+                          e.get("loss", ""), e.get("rate", ""), "lab file" if e.get("source") == "file" else "netlab impair")
+        console.print(table)
+
+
+def print_wireguard(console: Console, nodes: list[dict]) -> None:
+    from .wgstatus import ago
+    table = Table(title="wireguard (wg show flannel-wg dump)")
+    for col in ("node", "implementation", "listen", "peer", "endpoint", "allowed ips", "latest handshake",
+                "received", "sent"):
+        table.add_column(col)
+    for n in nodes:
+        wg = n.get("wireguard")
+        if wg is None:
+            continue
+        impl = wg["implementation"] + (f" (pid {wg['pid']})" if wg.get("pid") else "")
+        if "error" in wg:
+            table.add_row(n["name"], impl, "", f"[red]{wg['error']}[/]", "", "", "", "", "")
+            continue
+        for i, p in enumerate(wg["peers"] or [{}]):
+            table.add_row(n["name"] if i == 0 else "", impl if i == 0 else "", str(wg["listenPort"]) if i == 0 else "",
+                          p.get("node") or (p.get("publicKey", "")[:10] + "…" if p else "-"), p.get("endpoint", ""),
+                          p.get("allowedIPs", ""), ago(p["latestHandshake"]) if p else "",
+                          f"{p['rxBytes']} B" if p else "", f"{p['txBytes']} B" if p else "")
+    console.print(table)

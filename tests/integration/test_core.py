@@ -22,9 +22,9 @@ FOUR_PODS = (pod_yaml("a1", "node-1") + pod_yaml("a2", "node-1")
 def test_every_pod_pair_is_reachable(make_lab, backend):
     name = lab_name(backend[:2])
     labfile, result, _ = make_lab(lab_yaml(name, backend=backend) + FOUR_PODS)
-    pods = {p["name"]: p for p in lab_ops.state.load(name)["pods"]}
+    pods = {p.name: p for p in lab_ops.state.load(name).pods}
     assert result.created == 1 + 2 + 4
-    failed = [(a, b) for a, b in itertools.permutations(pods, 2) if not pings(pods[a]["netns"], pods[b]["ip"])]
+    failed = [(a, b) for a, b in itertools.permutations(pods, 2) if not pings(pods[a].netns, pods[b].ip)]
     assert failed == []
 
 
@@ -139,10 +139,10 @@ def test_up_twice_converges_and_a_change_rebuilds_only_what_changed(make_lab, tm
     name = lab_name("cv")
     text = lab_yaml(name) + pod_yaml("a", "node-1") + pod_yaml("b", "node-2")
     labfile, first, path = make_lab(text)
-    pids = {c["pid"] for p in lab_ops.state.load(name)["pods"] for c in p["containers"]}
+    pids = {c.pid for c in lab_ops.state.load(name).containers}
     again = lab_ops.up(loader.load_file(str(path)))
     assert (again.created, again.removed, again.kept, again.started) == (0, 0, first.created, 0)
-    assert pids == {c["pid"] for p in lab_ops.state.load(name)["pods"] for c in p["containers"]}
+    assert pids == {c.pid for c in lab_ops.state.load(name).containers}
     path.write_text(lab_yaml(name) + pod_yaml("a", "node-1") + pod_yaml("c", "node-2"))
     changed = lab_ops.up(loader.load_file(str(path)))
     assert (changed.created, changed.removed) == (1, 1)

@@ -118,7 +118,7 @@ def test_a_kernel_refusal_in_the_middle_rolls_back_and_says_what_failed(tmp_path
         for limit, result in _up_with_fd_limits(path, name, range(18, 60, 3)):
             if result.returncode == 0:
                 successes += 1
-                assert len(lab_namespaces(name)) == 41 and state.load(name)["status"] == "ready"
+                assert len(lab_namespaces(name)) == 41 and state.load(name).status == "ready"
                 lab_ops.down(name)
                 continue
             failures += 1
@@ -146,7 +146,7 @@ def test_a_failure_on_a_running_lab_leaves_a_state_down_removes(tmp_path):
             assert result.returncode == 1 and "partly converged" in result.stderr, result.stderr
             assert f"netlab down --name {name}" in result.stderr
             seen_partial = True
-            assert state.load(name)["status"] == "failed"
+            assert state.load(name).status == "failed"
             netlab("down", "--name", name, check=True)
             assert lab_namespaces(name) == [] and lab_processes(name) == [] and state.load(name) is None
         assert seen_partial
@@ -186,10 +186,10 @@ def test_kill_9_during_up_then_down_or_up_leaves_clean_or_complete(tmp_path, the
                 lab_ops.up(labfile)
                 assert len(lab_namespaces(name)) == expected
                 record = state.load(name)
-                assert record["status"] == "ready"
-                alive = [c for p in record["pods"] for c in p["containers"]]
+                assert record.status == "ready"
+                alive = record.containers
                 assert len(alive) == 40 and len(lab_processes(name)) == 40
-                assert pings(f"{name}.default.p0", record["pods"][1]["ip"])
+                assert pings(f"{name}.default.p0", record.pods[1].ip)
                 lab_ops.down(name)
         assert killed_mid_build >= 3     # the kills really landed inside the build
     finally:
@@ -236,7 +236,7 @@ def test_up_and_down_racing_leave_a_whole_lab_or_none(tmp_path):
             assert up.returncode == 0 and down.returncode == 0, (err, down.stderr)
             count = len(lab_namespaces(name))
             if count:     # down ran first and found nothing, then up built it all
-                assert count == 33 and state.load(name)["status"] == "ready"
+                assert count == 33 and state.load(name).status == "ready"
                 assert len(lab_processes(name)) == 30
             else:         # up finished first, then down removed it all
                 assert state.load(name) is None and lab_processes(name) == []

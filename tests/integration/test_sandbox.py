@@ -47,7 +47,7 @@ def wait_for_log(lab: str, pod_name: str, text: str, limit: float = 20.0) -> str
 
 def container_pid(lab: str, pod_name: str) -> int:
     record = state.load(lab)
-    return next(c["pid"] for p in record["pods"] if p["name"] == pod_name for c in p["containers"])
+    return next(c.pid for p in record.pods if p.name == pod_name for c in p.containers)
 
 
 def test_a_pod_is_a_sandbox(make_lab):
@@ -59,13 +59,14 @@ def test_a_pod_is_a_sandbox(make_lab):
     make_lab(lab_yaml(name, nodes=1)
              + pod("web", ["sleep", "300"], env=env)
              + pod("b", ["sleep", "300"], extra="  hostname: bee\n"))
-    pods = {p["name"]: p for p in state.load(name)["pods"]}
+    pods = {p.name: p for p in state.load(name).pods}
+    assert all(p.sandbox is not None and p.sandbox.pid > 1 for p in pods.values())   # each init recorded
     assert netlab("exec", "--name", name, "web", "--", "hostname", check=True).stdout.strip() == "web"
     assert netlab("exec", "--name", name, "b", "--", "hostname", check=True).stdout.strip() == "bee"
     assert netlab("exec", "--name", name, "node-1", "--", "hostname", check=True).stdout.strip() == "node-1"
     hosts = netlab("exec", "--name", name, "web", "--", "cat", "/etc/hosts", check=True).stdout
     assert hosts.startswith("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n")
-    assert hosts.endswith(f"\n{pods['web']['ip']}\tweb\n")
+    assert hosts.endswith(f"\n{pods['web'].ip}\tweb\n")
     resolv = netlab("exec", "--name", name, "web", "--", "cat", "/etc/resolv.conf", check=True).stdout
     assert "search default.svc.cluster.local svc.cluster.local cluster.local" in resolv
     # the pod's processes: its init as PID 1, its container; nothing of the host

@@ -43,3 +43,23 @@ def test_scale_benchmark_smoke():
     assert same["namespaces"] == {"netlab": 23, "iproute2": 23}
     assert same["objects"]["netlab"] == same["objects"]["iproute2"]
     assert same["objects"]["netlab"]["hairpin"] == 20 and same["objects"]["netlab"]["fdb"] == 2
+
+
+def test_scale_benchmark_leaves_namespaces_it_did_not_make():
+    """A namespace already holding a name the iproute2 script needs: that build is refused, and
+    the namespace is neither built over nor deleted by the benchmark's cleanup."""
+    prefix = lab_name("sc")[:20]
+    blocker = f"{prefix}i.vpc"
+    subprocess.run(["ip", "netns", "add", blocker], check=True)
+    try:
+        proc = subprocess.run([sys.executable, str(BENCH), "--nodes", "1", "--pods-per-node", "1", "--json",
+                               "--no-inprocess", "--name-prefix", prefix],
+                              capture_output=True, text=True, timeout=300)
+        report = json.loads(proc.stdout)
+        (result,) = report["results"]
+        assert "namespaces already exist" in result["summary"]["iproute2"]["errors"][0]
+        assert result["summary"]["netlab"]["errors"] == []
+        assert report["left_behind"] == [blocker] and proc.returncode == 1
+        assert [n for n in netns.listed() if n.startswith(prefix)] == [blocker]
+    finally:
+        subprocess.run(["ip", "netns", "del", blocker], check=False)

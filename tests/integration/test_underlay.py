@@ -14,6 +14,7 @@ import pytest
 
 from netlab.kernel import procs
 from netlab.ops import state
+from netlab.ops.record import PodRecord
 from netlab.kernel.apply import probe_link_kinds
 from netlab.kernel.kernelmods import modprobe_hint, unloaded_modules
 from tests.support.labs import lab_name, lab_yaml, pod_yaml
@@ -42,13 +43,13 @@ def ping_ttl(src_ns: str, dst_ip: str) -> int | None:
     return int(found.group(1)) if proc.returncode == 0 and found else None
 
 
-def pods_of(name: str) -> dict[str, dict]:
-    return {p["name"]: p for p in state.load(name)["pods"]}
+def pods_of(name: str) -> dict[str, PodRecord]:
+    return {p.name: p for p in state.load(name).pods}
 
 
 def ttl_matrix(name: str) -> dict[tuple[str, str], int | None]:
     pods = pods_of(name)
-    return {(a, b): ping_ttl(pods[a]["netns"], pods[b]["ip"]) for a, b in itertools.permutations(pods, 2)}
+    return {(a, b): ping_ttl(pods[a].netns, pods[b].ip) for a, b in itertools.permutations(pods, 2)}
 
 
 def missing_feature(kind: str) -> str | None:
@@ -88,7 +89,7 @@ def test_macvlan_node_reaches_its_pods_through_the_shim_not_its_uplink(make_lab)
     name = lab_name("mvs")
     make_lab(topology("macvlan", name))
     node1 = f"{name}.node-1"
-    local, remote = pods_of(name)["a1"]["ip"], pods_of(name)["b1"]["ip"]
+    local, remote = pods_of(name)["a1"].ip, pods_of(name)["b1"].ip
     shim = ip(node1, "link", "show", "macvlan-shim")[0]
     assert shim["linkinfo"]["info_kind"] == "macvlan"
     assert [(a["local"], a["prefixlen"]) for a in ip(node1, "addr", "show", "macvlan-shim")[0]["addr_info"]
@@ -114,7 +115,7 @@ def test_rebuilding_one_pod_again_and_again_keeps_it_reachable(make_lab, tmp_pat
         path.write_text(texts[(round_ + 1) % 2])
         netlab("up", str(path), check=True)
         pods = pods_of(name)
-        assert ping_ttl(pods["b"]["netns"], pods["a"]["ip"]) is not None
+        assert ping_ttl(pods["b"].netns, pods["a"].ip) is not None
 
 
 # -- racks ---------------------------------------------------------------------------
@@ -232,4 +233,4 @@ def test_ipvlan_pods_reach_each_other(make_lab, mode):
     assert None not in ttls.values()
     if mode == "l2":
         assert set(ttls.values()) == {64}
-    assert ping_ttl(f"{name}.node-1", pods_of(name)["a1"]["ip"]) is not None
+    assert ping_ttl(f"{name}.node-1", pods_of(name)["a1"].ip) is not None

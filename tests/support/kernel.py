@@ -28,7 +28,8 @@ def netlab(*args: str, check: bool = False, timeout: float = 120) -> subprocess.
 
 
 def pings(src_ns: str, ip_addr: str) -> bool:
-    proc = procs.popen_in(src_ns, ["ping", "-c", "1", "-W", "2", ip_addr],
+    """One reply of up to three echo requests: the first may wait on ARP on a loaded machine."""
+    proc = procs.popen_in(src_ns, ["ping", "-c", "3", "-i", "0.2", "-W", "2", ip_addr],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc.wait() == 0
 

@@ -14,7 +14,7 @@ from netlab.tools.bench.runner import Measurement, BenchTest
 from netlab.tools.bench.session import BenchOptions, BenchRun, Result
 from netlab.cli import main
 from netlab.errors import InputError, NetlabError
-from netlab.model.lab import Backend
+from netlab.core.backends import Backend
 
 MACHINE = {"cpus": 2, "cpu_model": "test CPU", "kernel": "6.18", "machine": "x86_64"}
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from netlab.core import impairment as impair
+from netlab.core import impairment as tc
 from netlab.errors import InputError
-from netlab.core.impairment import Impairment
+from netlab.kernel.impair import from_netem
+from netlab.model import impairment as impair
+from netlab.model.impairment import Impairment
 
 
 def test_values_are_read_as_tc_reads_them():
@@ -20,27 +22,26 @@ def test_every_bad_field_is_named_in_one_error():
         impair.parse({"delay": "10", "loss": "200%", "rate": "fast", "jitter": None})
     text = str(caught.value)
     assert "--delay: '10' is not a time" in text and "--loss: '200%'" in text and "--rate: 'fast'" in text
-    problems = impair.check({"jitter": "2ms", "color": "red"}, "lab.yaml", "spec.impairments[0]", 9)
-    assert [p.path for p in problems] == ["spec.impairments[0].color", "spec.impairments[0].jitter"]
-    assert "jitter needs a delay" in str(problems[1]) and "lab.yaml:9" in str(problems[0])
+    problems = impair.field_problems({"jitter": "2ms", "color": "red"})
+    assert [p[0] for p in problems] == ["color", "jitter"] and "jitter needs a delay" in problems[1][1]
 
 
 def test_netem_for_delay_and_loss_tbf_for_a_rate_alone():
     both = impair.parse({"delay": "10ms", "jitter": "2ms", "loss": "1%", "rate": "100mbit"})
-    assert impair.tc_argv("lab.node-1", "eth0", both) == [
+    assert tc.tc_argv("lab.node-1", "eth0", both) == [
         "tc", "-n", "lab.node-1", "qdisc", "replace", "dev", "eth0", "root",
         "netem", "delay", "10ms", "2ms", "loss", "1%", "rate", "100mbit"]
     rate = impair.parse({"rate": "100mbit"})
     assert rate.qdisc == "tbf"
-    assert impair.tc_argv("n", "eth0", rate)[8:] == ["tbf", "rate", "100mbit", "burst", "125000", "latency", "50ms"]
-    assert impair.tc_burst("1mbit") == 15140      # never below ten full frames
-    assert impair.describe("n", "eth0", Impairment()) == "tc -n n qdisc del dev eth0 root"
+    assert tc.tc_argv("n", "eth0", rate)[8:] == ["tbf", "rate", "100mbit", "burst", "125000", "latency", "50ms"]
+    assert tc.tc_burst("1mbit") == 15140      # never below ten full frames
+    assert tc.describe("n", "eth0", Impairment()) == "tc -n n qdisc del dev eth0 root"
 
 
 def test_what_the_kernel_holds_is_read_back_in_tcs_words():
     netem = {"limit": 1000, "delay": {"delay": 0.01, "jitter": 0.002, "correlation": 0},
              "loss-random": {"loss": 0.01, "correlation": 0}, "rate": {"rate": 12500000, "packetoverhead": 0}}
-    assert impair.from_netem(netem) == Impairment("10ms", "2ms", "1%", "100mbit")
-    assert impair.from_netem({"limit": 1000}) == Impairment()
+    assert from_netem(netem) == Impairment("10ms", "2ms", "1%", "100mbit")
+    assert from_netem({"limit": 1000}) == Impairment()
     assert Impairment.from_json(Impairment("10ms", None, "1%").to_json()) == Impairment("10ms", None, "1%")
     assert Impairment("10ms", "2ms", "1%", "1gbit").summary() == "delay 10ms ±2ms, loss 1%, rate 1gbit"

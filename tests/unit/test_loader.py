@@ -8,7 +8,8 @@ import pytest
 
 from netlab.spec import loader
 from netlab.errors import InputError
-from netlab.model.lab import Backend, NAMESPACE_NAME_LABEL
+from netlab.core.backends import Backend
+from netlab.model.lab import NAMESPACE_NAME_LABEL
 from tests.support.labs import lab_yaml, pod_yaml
 
 TOPOLOGIES = sorted((Path(__file__).parents[2] / "topologies").glob("*.yaml"))

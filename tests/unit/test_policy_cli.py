@@ -1,6 +1,7 @@
 """The pure parts of enforcement, `apply`, `probe` and `policy explain` (no root needed)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from ipaddress import IPv4Address
 
 import pytest
@@ -14,6 +15,7 @@ from netlab.ops.lab import make_plan
 from netlab.spec.loader import load_text
 from netlab.model.lab import Protocol
 from netlab.ops import policy as converge
+from netlab.ops.record import LabRecord, NamespaceRecord, Networking, PodRecord, PortRecord
 from netlab.kernel import policy as enforce
 from netlab.tools.probe import Check, Outcome, PodEnd, Result, default_ports
 from tests.policy_cases.cases import CASES, base_lab
@@ -45,12 +47,17 @@ def test_pods_are_found_by_key_unique_name_or_ip():
         find_end(lab, "q", "SRC")
 
 
+def _record_with_ports(*pods: tuple[PortRecord, ...]) -> LabRecord:
+    return LabRecord("l", "vxlan", "<test>", Networking("172.16.0.0/16", "172.18.0.0/20", "cluster.local"),
+                     pods=tuple(PodRecord(f"p{i}", "default", "node-1", f"172.16.0.{i + 2}", f"l.default.p{i}",
+                                          ports=ports) for i, ports in enumerate(pods)))
+
+
 def test_default_probe_ports_are_the_declared_ones_else_80():
-    record = {"pods": [{"ports": [{"port": 81, "protocol": "TCP"}, {"port": 53, "protocol": "UDP"}]},
-                       {"ports": [{"port": 80, "protocol": "TCP"}]}, {}]}
+    record = _record_with_ports((PortRecord(81, "TCP"), PortRecord(53, "UDP")), (PortRecord(80, "TCP"),), ())
     assert default_ports(record, Protocol.TCP) == [80, 81]
     assert default_ports(record, Protocol.UDP) == [53]
-    assert default_ports({"pods": [{"ports": []}]}, Protocol.UDP) == [80]
+    assert default_ports(_record_with_ports(()), Protocol.UDP) == [80]
 
 
 def test_probe_json_entry_is_the_contracts():
@@ -77,9 +84,9 @@ def _nodes(lab):
 
 def test_rules_are_converged_only_when_there_are_or_were_policies():
     with_policy, without = load_text(DENY_X, "a.yaml"), load_text(NO_POLICY, "b.yaml")
-    assert enforce.needed(with_policy, {})
-    assert not enforce.needed(without, {"policies": []})
-    assert enforce.needed(without, {"policies": ["x/deny-ingress"]})   # their tables must go
+    assert enforce.needed(with_policy, ())
+    assert not enforce.needed(without, ())
+    assert enforce.needed(without, ("x/deny-ingress",))   # their tables must go
 
 
 def test_rule_digest_changes_with_what_the_rules_select():
@@ -102,13 +109,14 @@ def test_underlay_backends_cannot_hold_policies():
 def test_apply_needs_the_running_topology():
     lab = load_text(DENY_X, "a.yaml")
     the_plan = make_plan(lab)
-    record = {"status": "ready",
-              "namespaces": {ns.name: {"role": ns.role.value, "subject": ns.subject, "fingerprint": ns.fingerprint}
-                             for ns in the_plan.namespaces}}
+    record = LabRecord("netpol", "vxlan", "a.yaml", Networking("172.16.0.0/16", "172.18.0.0/20", "cluster.local"),
+                       status="ready",
+                       namespaces={ns.name: NamespaceRecord(ns.role.value, ns.subject, ns.fingerprint)
+                                   for ns in the_plan.namespaces})
     present = {ns.name for ns in the_plan.namespaces}
     assert converge.topology_differences(the_plan, record, present) == []
     fewer = load_text("---\n".join(d for d in DENY_X.split("---\n") if "name: c\n  namespace: z" not in d), "a.yaml")
     assert converge.topology_differences(make_plan(fewer), record, present) == ["pod z/c is not in the file"]
     assert converge.topology_differences(the_plan, record, present - {"netpol.node-2"}) == [
         "node node-2 is missing from the kernel"]
-    assert "did not finish" in converge.topology_differences(the_plan, dict(record, status="failed"), present)[0]
+    assert "did not finish" in converge.topology_differences(the_plan, replace(record, status="failed"), present)[0]

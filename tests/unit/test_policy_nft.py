@@ -59,7 +59,7 @@ def test_layout_of_a_deny_all() -> None:
     # x/a and x/c are both on node-1 and share one chain per direction
     assert script.count("chain ing-") == 1 and script.count("chain egr-") == 1
     assert "172.16.1.10 : jump ing-" in script and "172.16.1.12 : jump ing-" in script
-    assert chain(script, "ing-") == ['drop comment "no ingress rule allows this"']
+    assert chain(script, "ing-") == ['log prefix "netlab ingress drop " group 100 drop comment "no ingress rule allows this"']
 
 
 def test_egress_returns_so_ingress_is_still_checked() -> None:
@@ -94,7 +94,7 @@ spec:
     assert rules == [f'{peer} tcp dport {{ 80-90 }} accept comment "x/mixed ingress[0]"',
                      f'{peer} udp dport {{ 81 }} accept comment "x/mixed ingress[0]"',
                      f'{peer} meta l4proto sctp accept comment "x/mixed ingress[0]"',
-                     'drop comment "no ingress rule allows this"']
+                     'log prefix "netlab ingress drop " group 100 drop comment "no ingress rule allows this"']
 
 
 def test_named_ports_resolve_per_destination() -> None:

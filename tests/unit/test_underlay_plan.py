@@ -8,7 +8,8 @@ import pytest
 from netlab.core import backends, ipam, plan
 from netlab.spec import loader
 from netlab.errors import InputError
-from netlab.model.lab import Backend, IpvlanMode
+from netlab.core.backends import Backend
+from netlab.core.backends.ipvlan import IpvlanMode
 from netlab.core.steps import Addr, Bridge, Fdb, Ipip, Ipvlan, Macvlan, Neigh, Route, Sysctl, Veth
 from tests.support.labs import lab_yaml, pod_yaml
 
@@ -65,7 +66,7 @@ def test_ipvlan_l2_and_l3_plans():
     assert (link.mode, link.parent_netns) == ("l2", "x.node-1")
     assert [str(r.dst) for r in steps_of(l2, plan.Role.POD, "default/a", Route)] == ["172.16.0.0/16", "0.0.0.0/0"]
     l3 = plan_of(lab_yaml("x", backend="ipvlan", extra_spec="  ipvlan: {mode: l3}\n") + pod_yaml("a", "node-1"))
-    assert l3.lab.lab.ipvlan.mode is IpvlanMode.L3
+    assert l3.lab.lab.options.mode is IpvlanMode.L3
     (link,) = steps_of(l3, plan.Role.POD, "default/a", Ipvlan)
     assert link.describe() == ("ip -n x.node-1 link add netlab-new link eth0 mtu 1500 netns x.default.a "
                                "type ipvlan mode l3; ip -n x.default.a link set netlab-new name eth0")

@@ -195,3 +195,37 @@ def test_the_runner_imports_without_side_effects_and_shows_help():
     proc = subprocess.run([sys.executable, str(ROOT / "tests/vm/run.py"), "--help"], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0 and "--kernel" in proc.stdout and "--modprobe" in proc.stdout
+
+
+def test_old_images_are_removed_unless_recent_or_in_use(tmp_path):
+    import fcntl
+    import os
+    cache = vm.ImageCache(tmp_path)
+    for age, stamp in enumerate(["new", "recent", "old", "busy"]):
+        (cache.images / stamp).mkdir(parents=True)
+        os.utime(cache.images / stamp, (1000 - age * 100, 1000 - age * 100))
+    busy = os.open(cache.images / "busy.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(busy, fcntl.LOCK_SH)                      # a run of that image
+    try:
+        cache.collect_garbage(keep="new")
+    finally:
+        os.close(busy)
+    assert sorted(d.name for d in cache.images.iterdir() if d.is_dir()) == ["busy", "new", "recent"]
+
+
+def test_a_free_vm_slot_is_taken_without_waiting(tmp_path):
+    import fcntl
+    import os
+    first = vm.take_slot(tmp_path, 2)
+    second = vm.take_slot(tmp_path, 2)                   # the other slot, at once
+    try:
+        for fd in (first, second):
+            with pytest.raises(BlockingIOError):          # both held
+                probe = os.open(os.readlink(f"/proc/self/fd/{fd}"), os.O_RDWR)
+                try:
+                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                finally:
+                    os.close(probe)
+    finally:
+        os.close(first)
+        os.close(second)

@@ -443,26 +443,52 @@ def make_recipe(worktree: bool) -> Recipe:
 
 
 class ImageCache:
-    """$NETLAB_VM_DIR: base.img, the kernels and initrds, manifest.json (written last), the
-    debootstrap tarball and apt/pip download caches (reused by rebuilds), runs/ (one directory
-    per running VM), build.log and last-console.log."""
+    """$NETLAB_VM_DIR:
+      images/STAMP/   one image per stamp: base.img, the kernels and initrds, manifest.json
+                      (written last); images/STAMP.lock is held shared by each run of it
+      build.lock      one builder at a time; build.log is the latest build's log
+      minbase-*.tar, apt-archives/, pip-cache/   debootstrap's root and downloads, for rebuilds
+      runs/PID.*/     one directory per running VM; runs/slot.N: VM slots; last-console.log
+    Checkouts whose stamps differ (another branch's pyproject.toml) get images of their own: the
+    KEEP_IMAGES most recently used are kept, an image in use is never removed."""
+
+    KEEP_IMAGES = 2
 
     def __init__(self, root: Path):
         self.root = root
-        self.manifest_path = root / "manifest.json"
+        self.images = root / "images"
         self.runs = root / "runs"
 
-    def manifest(self) -> dict | None:
+    def image_dir(self, stamp: str) -> Path:
+        return self.images / stamp
+
+    def manifest(self, stamp: str) -> dict | None:
+        d = self.image_dir(stamp)
         try:
-            m = json.loads(self.manifest_path.read_text())
+            m = json.loads((d / "manifest.json").read_text())
         except (OSError, ValueError):
             return None
         files = [m.get("image", "")] + [f for k in m.get("kernels", {}).values() for f in (k["vmlinuz"], k["initrd"])]
-        return m if all(f and (self.root / f).is_file() for f in files) else None
+        return m if m.get("stamp") == stamp and all(f and (d / f).is_file() for f in files) else None
 
-    def lock(self) -> int:
-        self.root.mkdir(parents=True, exist_ok=True)
-        return os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    def _open_lock(self, path: Path) -> int:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def collect_garbage(self, keep: str) -> None:
+        """Images beyond the KEEP_IMAGES most recently used, unless a run holds them."""
+        dirs = sorted((d for d in self.images.iterdir() if d.is_dir() and d.name != keep),
+                      key=lambda d: d.stat().st_mtime, reverse=True)
+        for d in dirs[self.KEEP_IMAGES - 1:]:
+            fd = self._open_lock(self.images / f"{d.name}.lock")
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue                                  # in use
+            try:
+                shutil.rmtree(d, ignore_errors=True)
+            finally:
+                os.close(fd)
 
     def remove_stale_runs(self) -> None:
         if not self.runs.is_dir():
@@ -472,15 +498,15 @@ class ImageCache:
             if pid.isdigit() and not Path(f"/proc/{pid}").exists():
                 shutil.rmtree(d, ignore_errors=True)
 
-    # -- the build (under the exclusive lock)
+    # -- the build (under the build lock and the image's exclusive lock)
     def build(self, recipe: Recipe, stamp: str) -> dict:
         if os.geteuid() != 0:
             raise Failure("building the VM image needs root (debootstrap, chroot, mounts)")
         if not shutil.which("debootstrap"):
             install_host_packages(["debootstrap"])
         t0 = time.monotonic()
-        log(f"building the VM image in {self.root} (a few minutes, once; log: {self.root}/build.log)")
-        work = self.root / "build"
+        log(f"building the VM image {stamp} in {self.images} (a few minutes, once; log: {self.root}/build.log)")
+        work = self.images / f"{stamp}.build"
         shutil.rmtree(work, ignore_errors=True)
         rootfs = work / "root"
         rootfs.mkdir(parents=True)
@@ -511,7 +537,7 @@ class ImageCache:
         if not tar.exists():
             for old in self.root.glob("minbase-*.tar"):
                 old.unlink()
-            tmp = self.root / "build" / "minbase"
+            tmp = rootfs.parent / "minbase"
             sh(["debootstrap", "--variant=minbase", SUITE, str(tmp), mirror], stdout=logf, stderr=logf)
             sh(["tar", "-C", str(tmp), "--numeric-owner", "-cf", f"{tar}.part", "."], stdout=logf, stderr=logf)
             os.replace(f"{tar}.part", tar)
@@ -586,38 +612,65 @@ class ImageCache:
         sh(["mkfs.ext4", "-q", "-F", "-L", "netlab-vm", "-d", str(rootfs), str(work / image), IMAGE_SIZE],
            stdout=subprocess.DEVNULL)
         shutil.rmtree(rootfs)
-        # in place; the manifest last, so an interrupted build leaves no image that looks whole
-        self.manifest_path.unlink(missing_ok=True)
-        keep = {image}
-        for k in kernels.values():
-            keep |= {k["vmlinuz"], k["initrd"]}
-        for f in keep:
-            os.replace(work / f, self.root / f)
-        for f in self.root.iterdir():
-            if f.is_file() and (f.name.startswith(("vmlinuz-", "initrd.img-"))) and f.name not in keep:
-                f.unlink()
+        # in place at once, the manifest in it: an interrupted build leaves no image that looks whole
         manifest = {"stamp": stamp, "image": image, "kernels": kernels, "built": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        tmp = self.manifest_path.with_suffix(".part")
-        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-        os.replace(tmp, self.manifest_path)
+        (work / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        final = self.image_dir(stamp)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(work, final)
         return manifest
 
-    def ready(self, recipe: Recipe, rebuild: bool) -> tuple[int, dict]:
-        """The image for this recipe, built if needed; returns with a shared lock held (runs share
-        the image; a rebuild waits until no run uses it)."""
-        fd = self.lock()
+    def ready(self, recipe: Recipe, rebuild: bool) -> tuple[int, Path, dict]:
+        """This recipe's image, built if needed. Returns holding the image's lock shared (runs
+        share an image; only its rebuild waits for them); other images' runs do not wait."""
         stamp = recipe.stamp()
+        fd = self._open_lock(self.images / f"{stamp}.lock")
         while True:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            m = self.manifest()
-            if rebuild or not m or m.get("stamp") != stamp:
-                m = self.build(recipe, stamp)
+            if not rebuild:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+                m = self.manifest(stamp)
+                if m:
+                    self._used(stamp)
+                    return fd, self.image_dir(stamp), m
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            bfd = self._open_lock(self.root / "build.lock")
+            try:
+                fcntl.flock(bfd, fcntl.LOCK_EX)               # one builder at a time
+                fcntl.flock(fd, fcntl.LOCK_EX)                # no run uses this image
+                if rebuild or not self.manifest(stamp):
+                    self.build(recipe, stamp)
                 rebuild = False
-            self.remove_stale_runs()
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            m = self.manifest()
-            if m and m.get("stamp") == stamp:       # no other builder slipped in between
-                return fd, m
+                self.collect_garbage(keep=stamp)
+                fcntl.flock(fd, fcntl.LOCK_SH)
+            finally:
+                os.close(bfd)
+
+    def _used(self, stamp: str) -> None:
+        os.utime(self.image_dir(stamp))
+        self.remove_stale_runs()
+
+
+def take_slot(runs: Path, slots: int) -> int:
+    """One of `slots` VM slots (a lock file each), waiting for one if all are taken: TCG VMs
+    beyond the host's CPUs only slow each other down (and time-bound tests fail)."""
+    runs.mkdir(parents=True, exist_ok=True)
+    fds = [os.open(runs / f"slot.{i}", os.O_RDWR | os.O_CREAT, 0o644) for i in range(slots)]
+    for fd in fds:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue
+        for other in fds:
+            if other != fd:
+                os.close(other)
+        return fd
+    log(f"all {slots} VM slot(s) in use (NETLAB_VM_SLOTS): waiting for one")
+    fd = fds[os.getpid() % slots]
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    for other in fds:
+        if other != fd:
+            os.close(other)
+    return fd
 
 
 def prepare_job(job: Path, *, worktree: bool, command: str, nonce: str, modules: list[str]) -> None:
@@ -685,6 +738,7 @@ def boot_and_run(argv: list[str], run_dir: Path, nonce: str, timeout: float, ech
                 if not chunk:
                     break
                 clog.write(chunk)
+                clog.flush()
                 text = decoder.decode(chunk)
                 if echo_console and console.state == "boot":
                     sys.stderr.write(text.replace("\r\n", "\n"))
@@ -776,9 +830,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ensure_host_tools()
         recipe = make_recipe(a.worktree)
-        _fd, manifest = cache.ready(recipe, a.rebuild)
+        _fd, image_dir, manifest = cache.ready(recipe, a.rebuild)
         if a.build_only:
-            log(f"image ready: {cache.root} (stamp {manifest['stamp']})")
+            log(f"image ready: {image_dir}")
             return 0
         kernel = manifest["kernels"][a.kernel]
         cache.runs.mkdir(exist_ok=True)
@@ -788,23 +842,31 @@ def main(argv: list[str] | None = None) -> int:
         sh(["mkfs.ext4", "-q", "-F", "-L", "netlab-job", "-d", str(run_dir / "job"), str(run_dir / "job.img"),
             JOB_DISK_SIZE], stdout=subprocess.DEVNULL)
         shutil.rmtree(run_dir / "job")
-        sh(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(cache.root / manifest["image"]), "-F", "raw",
+        sh(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image_dir / manifest["image"]), "-F", "raw",
             str(run_dir / "root.qcow2")])
         kvm_usable, mods = host_accel_facts()
         accel = choose_accel(kvm_usable, mods, a.accel)
+        slots = int(os.environ.get("NETLAB_VM_SLOTS") or max(1, (os.cpu_count() or 1) // max(1, a.cpus)))
+        t_wait = time.monotonic()
+        take_slot(cache.runs, slots)
+        waited = time.monotonic() - t_wait
         while True:
-            argv = qemu_argv(accel=accel, kernel=str(cache.root / kernel["vmlinuz"]),
-                             initrd=str(cache.root / kernel["initrd"]), overlay=str(run_dir / "root.qcow2"),
+            argv = qemu_argv(accel=accel, kernel=str(image_dir / kernel["vmlinuz"]),
+                             initrd=str(image_dir / kernel["initrd"]), overlay=str(run_dir / "root.qcow2"),
                              job_disk=str(run_dir / "job.img"), mem=a.mem, cpus=a.cpus)
             out = boot_and_run(argv, run_dir, nonce, a.timeout, a.console)
             if out.rc == EXIT_VM and not out.started and accel == "kvm" and a.accel == "auto":
                 log("KVM did not boot the stock kernel: falling back to TCG")
                 accel = "tcg"
+                (run_dir / "root.qcow2").unlink()
+                sh(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image_dir / manifest["image"]),
+                    "-F", "raw", str(run_dir / "root.qcow2")])
                 continue
             break
         boot = f"{out.boot:.1f}s" if out.boot is not None else "-"
         log(f"summary: accel={accel} kernel={kernel['version']} boot={boot} vm={out.total:.1f}s "
-            f"total={time.monotonic() - t_start:.1f}s exit={out.rc}")
+            f"total={time.monotonic() - t_start:.1f}s" + (f" (waited {waited:.0f}s for a slot)" if waited > 1 else "")
+            + f" exit={out.rc}")
         return out.rc
     except Failure as e:
         log(str(e))

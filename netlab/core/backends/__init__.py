@@ -1,23 +1,33 @@
 """The backend registry: one BackendKind per backend module, looked up by the lab's backend.
 
-Adding a backend: a module defining KIND (see kind.py), and its line in REGISTRY below.
+Adding a backend: a module defining KIND (see kind.py), and its line in KINDS below. The
+lab file's backend names (`Backend`) and its backend options (`spec.KEY`) come from here.
 """
 from __future__ import annotations
 
+from enum import StrEnum
 from types import MappingProxyType
 
 from ...errors import Problem
-from ...model.lab import Backend, LabFile
-from . import hostgw, ipip, ipvlan, macvlan, vxlan
-from .kind import BackendKind
+from ...model.lab import LabFile
+from . import hostgw, ipip, ipvlan, macvlan, vxlan, wireguard
+from .kind import BackendKind, Options
 
-REGISTRY: MappingProxyType[Backend, BackendKind] = MappingProxyType({kind.name: kind for kind in (
+KINDS: tuple[BackendKind, ...] = (
     vxlan.KIND,
     hostgw.KIND,
     macvlan.KIND,
     ipip.KIND,
     ipvlan.KIND,
-)})
+    wireguard.KIND,
+)
+
+# spec.backend's values, e.g. Backend.HOST_GW == "host-gw"; what LabSpec.backend holds
+Backend = StrEnum("Backend", [(kind.name.upper().replace("-", "_"), kind.name) for kind in KINDS], module=__name__)
+REGISTRY: MappingProxyType[Backend, BackendKind] = MappingProxyType({Backend(kind.name): kind for kind in KINDS})
+DEFAULT = Backend(vxlan.KIND.name)   # flannel's default backend
+OPTIONS: tuple[tuple[Backend, Options], ...] = tuple(
+    (Backend(kind.name), kind.options) for kind in KINDS if kind.options is not None)
 KERNEL_OPTIONS = {   # link kind -> (kernel config option, module)
     "veth": ("CONFIG_VETH", "veth"), "bridge": ("CONFIG_BRIDGE", "bridge"),
     "vxlan": ("CONFIG_VXLAN", "vxlan"), "macvlan": ("CONFIG_MACVLAN", "macvlan"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from ipaddress import IPv4Interface
 
 from ..ipam import Allocation, NodeAlloc
-from ...model.lab import Backend, LabFile
+from ...model.lab import LabFile
 from .kind import BackendKind
 from ..steps import Addr, Ipip, Route, Step, Up
 
@@ -32,4 +32,4 @@ def node_steps(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> list[Step]:
     return steps
 
 
-KIND = BackendKind(Backend.IPIP, node_steps, link_kinds=("ipip",), overhead=OVERHEAD)
+KIND = BackendKind("ipip", node_steps, link_kinds=("ipip",), overhead=OVERHEAD)

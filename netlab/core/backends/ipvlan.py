@@ -11,21 +11,50 @@ child holding its gateway address (.1) through which it reaches its pods (see ma
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from ipaddress import IPv4Interface, IPv4Network
 
 from ..ipam import Allocation, NodeAlloc
-from ...model.lab import Backend, IpvlanMode, LabFile, Pod
+from ...model.checks import MISSING, DocChecker
+from ...model.lab import LabFile, Pod
 from ...names import NODE_UPLINK, POD_IF, node_netns, pod_netns
 from ..pod import pod_address
-from .kind import BackendKind, L2Need
+from .kind import BackendKind, L2Need, Options
 from ..steps import Addr, Ipvlan, Route, Step, Up
 from . import hostgw, macvlan
 
 SHIM = "ipvlan-shim"
 
 
+class IpvlanMode(StrEnum):
+    """ipvlan's modes as the CNI ipvlan plugin names them (l2 is the plugin's default)."""
+
+    L2 = "l2"
+    L3 = "l3"
+
+
+@dataclass(frozen=True)
+class IpvlanOptions:
+    """The lab file's spec.ipvlan."""
+
+    mode: IpvlanMode = IpvlanMode.L2
+
+
+def parse_options(raw: dict, check: DocChecker, path: str) -> IpvlanOptions:
+    text = check.string(raw.get("mode", MISSING), f"{path}.mode")
+    if text is None:
+        return IpvlanOptions()
+    try:
+        return IpvlanOptions(IpvlanMode(text))
+    except ValueError:
+        check.error(f"{path}.mode", f"unknown ipvlan mode {text!r}",
+                    "use one of: " + ", ".join(m.value for m in IpvlanMode))
+        return IpvlanOptions()
+
+
 def node_steps(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> list[Step]:
-    mode = lab.lab.ipvlan.mode
+    mode = lab.lab.options.mode
     steps: list[Step] = [
         Ipvlan(SHIM, NODE_UPLINK, mode.value, lab.lab.underlay_mtu),
         Addr(SHIM, IPv4Interface(f"{node.gateway}/32")),
@@ -40,7 +69,7 @@ def node_steps(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> list[Step]:
 
 
 def pod_steps(lab: LabFile, alloc: Allocation, pod: Pod) -> list[Step]:
-    mode = lab.lab.ipvlan.mode
+    mode = lab.lab.options.mode
     link = Ipvlan(POD_IF, NODE_UPLINK, mode.value, lab.lab.underlay_mtu,
                   parent_netns=node_netns(lab.lab.name, pod.node), netns=pod_netns(lab.lab.name, pod))
     if mode is IpvlanMode.L2:
@@ -50,5 +79,6 @@ def pod_steps(lab: LabFile, alloc: Allocation, pod: Pod) -> list[Step]:
     ]
 
 
-KIND = BackendKind(Backend.IPVLAN, node_steps, link_kinds=("ipvlan",), pod_steps=pod_steps, l2=L2Need(
-    "ipvlan needs one L2 segment for all nodes", "put every node in one rack, or use backend vxlan"))
+KIND = BackendKind("ipvlan", node_steps, link_kinds=("ipvlan",), pod_steps=pod_steps, l2=L2Need(
+    "ipvlan needs one L2 segment for all nodes", "put every node in one rack, or use backend vxlan"),
+    options=Options("ipvlan", ("mode",), parse_options))

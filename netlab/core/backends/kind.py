@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from ...model.lab import Backend, LabFile, Pod
+from ...model.checks import DocChecker
+from ...model.lab import LabFile, Pod
 from ..ipam import Allocation, NodeAlloc
 from ..steps import Step
 
@@ -21,14 +23,29 @@ class L2Need:
 
 
 @dataclass(frozen=True)
+class Options:
+    """A backend's own lab-file options, `spec.KEY`, and how to read them into its frozen dataclass.
+
+    parse(mapping, check, path) returns the options (their defaults for an empty mapping) and
+    reports problems through `check`, each at `path.FIELD`. The loader calls it for every
+    backend's key, whichever backend the lab uses, and keeps the options of the lab's own
+    backend in `LabSpec.options`."""
+
+    key: str                                              # e.g. "vxlan": spec.vxlan
+    fields: tuple[str, ...]                               # the keys spec.KEY may have
+    parse: Callable[[dict, DocChecker, str], Any]
+
+
+@dataclass(frozen=True)
 class BackendKind:
-    name: Backend
+    name: str                              # the lab file's spec.backend value
     node_steps: NodeSteps                  # joins one node's pods to the other nodes
     link_kinds: tuple[str, ...] = ()       # kernel link kinds it creates, checked before building
     overhead: int = 0                      # encapsulation bytes: pod MTU = underlay MTU - overhead
     pod_steps: PodSteps | None = None      # a pod's eth0 and routes, when pods sit on the underlay
     l2: L2Need | None = None               # set when it cannot cross the VPC router between racks
     flannel: bool = False                  # writes flannel's /run/flannel/subnet.env on each node
+    options: Options | None = None         # its spec.KEY options, when it has some
 
     @property
     def pods_on_underlay(self) -> bool:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from ipaddress import IPv4Interface, IPv4Network
 
 from ..ipam import Allocation, NodeAlloc
-from ...model.lab import Backend, LabFile, Pod
+from ...model.lab import LabFile, Pod
 from ...names import NODE_UPLINK, POD_IF, node_netns, pod_netns
 from ..pod import pod_address
 from .kind import BackendKind, L2Need
@@ -60,5 +60,5 @@ def on_segment(lab: LabFile, alloc: Allocation, pod: Pod, link: Step) -> list[St
     ]
 
 
-KIND = BackendKind(Backend.MACVLAN, node_steps, link_kinds=("macvlan",), pod_steps=pod_steps, l2=L2Need(
+KIND = BackendKind("macvlan", node_steps, link_kinds=("macvlan",), pod_steps=pod_steps, l2=L2Need(
     "macvlan needs one L2 segment for all pods", "put every node in one rack, or use backend vxlan"))

@@ -2,20 +2,38 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from ipaddress import IPv4Interface
 
 from ..ipam import Allocation, NodeAlloc
-from ...model.lab import Backend, LabFile
+from ...model.checks import MISSING, DocChecker
+from ...model.lab import LabFile
 from ...names import NODE_UPLINK
-from .kind import BackendKind
+from .kind import BackendKind, Options
 from ..steps import Addr, Fdb, Neigh, Route, Step, Up, Vxlan
 from . import hostgw
 
 OVERHEAD = 50     # flannel: MTU = underlay MTU - 50 (pkg/backend/vxlan)
 
 
+@dataclass(frozen=True)
+class VxlanOptions:
+    """flannel's vxlan backend settings (pkg/backend/vxlan): the lab file's spec.vxlan."""
+
+    vni: int = 1
+    port: int = 8472
+    direct_routing: bool = False
+
+
+def parse_options(raw: dict, check: DocChecker, path: str) -> VxlanOptions:
+    return VxlanOptions(
+        vni=check.integer(raw.get("vni", MISSING), f"{path}.vni", 1, (1 << 24) - 1) or 1,
+        port=check.integer(raw.get("port", MISSING), f"{path}.port", 1, 65535) or 8472,
+        direct_routing=bool(check.boolean(raw.get("directRouting", MISSING), f"{path}.directRouting")))
+
+
 def device(lab: LabFile) -> str:
-    return f"flannel.{lab.lab.vxlan.vni}"
+    return f"flannel.{lab.lab.options.vni}"
 
 
 def vtep_mac(lab: str, node: str) -> str:
@@ -27,7 +45,7 @@ def vtep_mac(lab: str, node: str) -> str:
 
 def node_steps(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> list[Step]:
     dev = device(lab)
-    opts = lab.lab.vxlan
+    opts: VxlanOptions = lab.lab.options
     steps: list[Step] = [
         Vxlan(dev, opts.vni, opts.port, node.underlay_ip, NODE_UPLINK,
               lab.lab.underlay_mtu - OVERHEAD, vtep_mac(lab.lab.name, node.name)),
@@ -49,4 +67,5 @@ def node_steps(lab: LabFile, alloc: Allocation, node: NodeAlloc) -> list[Step]:
     return steps
 
 
-KIND = BackendKind(Backend.VXLAN, node_steps, link_kinds=("vxlan",), overhead=OVERHEAD, flannel=True)
+KIND = BackendKind("vxlan", node_steps, link_kinds=("vxlan",), overhead=OVERHEAD, flannel=True,
+                   options=Options("vxlan", ("vni", "port", "directRouting"), parse_options))

@@ -10,7 +10,10 @@ Layout: `ip saddr vmap @egress_isolated` and `ip daddr vmap @ingress_isolated` j
 per-pod chains; a chain is named by the hash of its rules, so pods selected by the same
 policies share it and the rule count follows the policies, not the pods. Peer pod sets
 are named sets shared the same way. Egress chains end allowed traffic with `return`
-(the ingress check must still run); ingress chains `accept`; both end with `drop`.
+(the ingress check must still run); ingress chains `accept`; both end with `drop`, which
+first logs the packet to NFLOG group 100, as kube-router's policy chains do before their
+DROP: nothing is sent while no one listens, and `netlab probe` listens to tell a packet
+the policy dropped from one lost on the way (kernel/droplog.py).
 
 The script starts with `add table` + `delete table` so applying it replaces the old
 table in one transaction. With no isolated pod on the node the script only removes the
@@ -31,6 +34,7 @@ from .select import isolating_policies, peer_selects_pod, rule_peer_pods
 TABLE = "inet netlab_policy"
 DIGEST_CHARS = 12
 MAX_COMMENT = 127
+DROP_LOG_GROUP = 100   # NFLOG group of the drops (kube-router's); kernel/droplog.py reads it
 
 
 @dataclass
@@ -87,7 +91,9 @@ def _chain_rules(lab: LabFile, pod_ips: Mapping[str, IPv4Address], pod: Pod,
                 if line not in rules:
                     rules.append(line)
     # the pod is not named here: its chain must stay shareable with pods of the same policies
-    rules.append("drop " + _comment(f"no {direction.value.lower()} rule allows this"))
+    word = direction.value.lower()
+    rules.append(f'log prefix "netlab {word} drop " group {DROP_LOG_GROUP} drop '
+                 + _comment(f"no {word} rule allows this"))
     return rules
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ...model.lab import LabFile
+from ...ops.record import LabRecord
 from ...spec.labtext import lab_yaml, pod_yaml
 
 K8S_NAMESPACE = "bench"
@@ -57,14 +58,14 @@ def lab_text(name: str, backend: str) -> str:
     return lab_yaml(name, backend, nodes=2, pods=pods)
 
 
-def lab_pairs(labfile: LabFile, record: dict) -> list[PathPair]:
+def lab_pairs(labfile: LabFile, record: LabRecord) -> list[PathPair]:
     """The same-node and cross-node pairs of a bench lab that is up (its state record)."""
     name, backend = labfile.lab.name, labfile.lab.backend.value
-    pods = {p["name"]: p for p in record["pods"] if p["namespace"] == K8S_NAMESPACE}
+    pods = {p.name: p for p in record.pods if p.namespace == K8S_NAMESPACE}
 
     def endpoint(pod: str) -> Endpoint:
         rec = pods[pod]
-        return Endpoint(name, f"{K8S_NAMESPACE}/{pod}", rec["netns"], rec["ip"])
+        return Endpoint(name, f"{K8S_NAMESPACE}/{pod}", rec.netns, rec.ip)
 
     client = endpoint(CLIENT)
     return [PathPair(backend, PathKind.SAME_NODE, client, endpoint(SAME_NODE_SERVER)),

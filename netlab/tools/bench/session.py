@@ -18,8 +18,10 @@ from ...spec import loader
 from ...kernel import netns
 from ...kernel.privileges import require_privileges
 from ...ops import state
+from ...ops.record import LabRecord
 from ...errors import NetlabError
-from ...model.lab import Backend, LabFile
+from ...core.backends import Backend
+from ...model.lab import LabFile
 from . import baseline, paths, tuning
 from .paths import BASELINE_BACKEND, PathPair
 from .runner import BenchTest, Measurement, Runner, Settings, check_tools
@@ -106,18 +108,19 @@ def _bench_lab(bench: BenchRun, labfile: LabFile, log: Callable[[str], None]) ->
     else:
         log(f"{backend.value}: building lab {name} (2 nodes, 3 pods)")
         lab_ops.up(labfile)
-        record = state.load(name) or {}
+        record = state.load(name)
+        if record is None:
+            raise NetlabError(f"lab {name!r} is up but its state could not be read back")
     pairs = paths.lab_pairs(labfile, record)
     tuning.tune_client(pairs[0].client.netns)
     return pairs
 
 
-def _identical(labfile: LabFile, record: dict) -> bool:
+def _identical(labfile: LabFile, record: LabRecord) -> bool:
     """The recorded lab is the one planned now, ready, with every namespace present."""
     the_plan = lab_ops.make_plan(labfile)
     planned = {ns.name: ns.fingerprint for ns in the_plan.namespaces}
-    recorded = {n: v.get("fingerprint") for n, v in record.get("namespaces", {}).items()}
-    return (record.get("status") == "ready" and planned == recorded
+    return (record.status == "ready" and planned == dict(record.fingerprints)
             and all(os.path.exists(netns.path(n)) for n in planned))
 
 

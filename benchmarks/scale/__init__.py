@@ -1,0 +1,1 @@
+"""The scale benchmark (run it as `python3 benchmarks/scale`; see __main__.py)."""

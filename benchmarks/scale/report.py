@@ -1,0 +1,48 @@
+"""Medians of the runs, and the table printed without --json."""
+from __future__ import annotations
+
+import statistics
+
+from .measure import Run
+
+
+def summarize(runs: list[Run]) -> dict:
+    def med(values):
+        values = [v for v in values if v is not None]
+        return round(statistics.median(values), 4) if values else None
+    ok = [r for r in runs if not r.error]
+    return {"up_s": med(r.up_s for r in ok), "down_s": med(r.down_s for r in ok),
+            "up_cpu_s": med(r.up_cpu_s for r in ok),
+            "up_min_s": round(min((r.up_s for r in ok if r.up_s is not None), default=0), 4) or None,
+            "peak_rss_mb": round(max((r.peak_rss_mb for r in ok if r.peak_rss_mb), default=0), 1) or None,
+            "errors": [r.error for r in runs if r.error]}
+
+
+def table(results: list[dict]) -> str:
+    head = (f"{'approach':<11} {'nodes':>5} {'pods':>5} {'up s':>7} {'down s':>7} {'ms/pod':>7} "
+            f"{'up/ip2':>7} {'down/ip2':>8} {'up cpu s':>8} {'peak RSS':>9}")
+    lines = [head, "-" * len(head)]
+
+    def num(value, width, digits=2):
+        return f"{value:{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
+
+    for res in results:
+        ref = res["summary"].get("iproute2", {})
+        for approach, s in res["summary"].items():
+            up, down = s["up_s"], s["down_s"]
+            per_pod = up / res["pods"] * 1000 if up and res["pods"] else None
+            r_up = up / ref["up_s"] if up and ref.get("up_s") else None
+            r_down = down / ref["down_s"] if down and ref.get("down_s") else None
+            rss = f"{s['peak_rss_mb']:6.1f} MB" if s["peak_rss_mb"] else f"{'-':>9}"
+            lines.append(f"{approach:<11} {res['nodes']:>5} {res['pods']:>5} {num(up, 7)} {num(down, 7)} "
+                         f"{num(per_pod, 7)} {num(r_up, 7)} {num(r_down, 8)} {num(s.get('up_cpu_s'), 8)} {rss}")
+            for err in s["errors"]:
+                lines.append(f"  ! {err}")
+        eq = res.get("equivalence")
+        if eq:
+            verdict = "same objects" if eq["equivalent"] else "DIFFERENT objects"
+            lines.append(f"  {verdict}: namespaces {eq['namespaces']}, sampled {len(eq['sampled'])}: "
+                         f"{eq['objects']['netlab']}")
+            for d in eq["differences"]:
+                lines.append(f"  ! {d['namespace']} {d['what']}: netlab {d['netlab']} / iproute2 {d['iproute2']}")
+    return "\n".join(lines)

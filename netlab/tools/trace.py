@@ -1,0 +1,393 @@
+"""`netlab trace`: a packet's path, predicted from the kernel's state and observed on the wire.
+
+Predicted: namespace by namespace, the route the kernel picks for the flow (RTM_GETROUTE, as
+`ip route get ... iif ...`), the neighbour entry for the next hop, the bridge's fdb (or the
+port toward the address when the bridge has not learned it), VXLAN encapsulation from the
+device and its fdb (outer addresses, VNI, port) and decapsulation where the outer address is
+local, macvlan children by MAC, and the NetworkPolicy verdict (netlab.core.policy.evaluate, the
+same as `netlab policy explain`) at the node that forwards the packet.
+
+Observed: one tcpdump per (namespace, interface) of the predicted path, then one real packet
+(an ICMP echo with its own id, a TCP SYN or a UDP datagram from its own source port); each hop
+is observed when its interface saw that packet (inside VXLAN too).
+"""
+from __future__ import annotations
+
+import os
+import random
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import Callable
+
+from ..kernel.readback import LinkView, NetnsView, RouteGet
+
+MAX_HOPS = 40
+
+
+@dataclass(frozen=True)
+class Flow:
+    src: str
+    dst: str
+    protocol: str            # TCP | UDP | ICMP
+    port: int | None         # destination port (TCP/UDP)
+
+
+@dataclass
+class Hop:
+    netns: str
+    in_: str | None
+    out: str | None
+    action: str              # route | bridge | encap | decap | macvlan | deliver | drop
+    detail: str
+    outer: Flow | None = None   # the header this hop carries the packet in (VXLAN), None: the flow itself
+    observed: bool = False
+    seen_on: str | None = None   # where to watch, when not where the packet comes in
+
+    @property
+    def watch(self) -> str | None:
+        return self.seen_on or self.in_ or self.out
+
+    def to_json(self) -> dict:
+        return {"netns": self.netns, "in": self.in_, "out": self.out, "action": self.action,
+                "detail": self.detail, "observed": self.observed}
+
+
+@dataclass
+class Lab:
+    """What the walk reads: every namespace of the lab, and the kernel's route lookup."""
+    views: dict[str, NetnsView]
+    route_get: Callable[[str, str, str | None, str | None], RouteGet]
+    node_of_netns: dict[str, str] = field(default_factory=dict)   # node namespace -> node name
+    # which namespaces a veth of each may lead to (pod <-> its node <-> the VPC): interface
+    # indexes are per namespace, so an index alone would match in several
+    adjacent: dict[str, set[str]] = field(default_factory=dict)
+
+    def near(self, ns: str, other: str) -> bool:
+        return other != ns and (not self.adjacent or other in self.adjacent.get(ns, ()))
+
+    def parent(self, ns: str, child: LinkView) -> tuple[str, LinkView] | None:
+        """A macvlan/ipvlan child's parent interface: in the child's namespace (a node's shim), or
+        in the namespace next to it (a pod's eth0)."""
+        if child.peer_netnsid is None:
+            found = self.views[ns].by_index(child.peer_index or 0)
+            return (ns, found) if found is not None else None
+        for other, view in self.views.items():
+            found = view.by_index(child.peer_index or 0) if self.near(ns, other) else None
+            if found is not None:
+                return other, found
+        return None
+
+    def peer(self, ns: str, link: LinkView) -> tuple[str, LinkView] | None:
+        """The other end of a veth, in another namespace of the lab."""
+        for other, view in self.views.items():
+            if not self.near(ns, other):
+                continue
+            found = view.by_index(link.peer_index) if link.peer_index else None
+            if found is not None and found.kind == "veth" and found.peer_index == link.index:
+                return other, found
+        return None
+
+    def owner_of_ip(self, ip: str) -> tuple[str, LinkView] | None:
+        for ns, view in self.views.items():
+            for link in view.links:
+                if any(a.split("/")[0] == ip for a in link.addresses) and link.kind != "vxlan":
+                    return ns, link
+        return None
+
+    def owner_of_mac(self, mac: str) -> tuple[str, LinkView] | None:
+        for ns, view in self.views.items():
+            for link in view.links:
+                if link.mac == mac and link.kind != "bridge":
+                    return ns, link
+        return None
+
+
+Policy = Callable[[str, str], tuple[bool, str] | None]   # (node, "egress"|"ingress") -> (allowed, why)
+
+
+def predict(lab: Lab, flow: Flow, src_netns: str) -> tuple[list[Hop], str]:
+    """The hops from `src_netns` until delivery or a drop, and the verdict."""
+    hops: list[Hop] = []
+    ns, iif, cur, inner = src_netns, None, flow, None
+    while len(hops) < MAX_HOPS:
+        view = lab.views[ns]
+        found = lab.route_get(ns, cur.dst, cur.src if iif else None, iif)
+        if found.local:
+            vx = _vxlan_for(view, cur) if inner is not None else None
+            if vx is not None:
+                hops.append(Hop(ns, iif, vx.name, "decap", f"VXLAN VNI {vx.vxlan['vni']} from {cur.src}: "
+                                f"inner {inner.src} > {inner.dst}", outer=cur))
+                ns, iif, cur, inner = ns, vx.name, inner, None
+                continue
+            hops.append(Hop(ns, iif, None, "deliver", f"{cur.dst} is local: delivered", outer=_outer(cur, flow)))
+            return hops, "delivered"
+        if found.dev is None:
+            hops.append(Hop(ns, iif, None, "drop", f"no route to {cur.dst}", outer=_outer(cur, flow)))
+            return hops, "dropped"
+        text = f"{cur.dst} via {found.gateway} dev {found.dev}" if found.gateway else f"{cur.dst} dev {found.dev}"
+        hops.append(Hop(ns, iif, found.dev, "route", text, outer=_outer(cur, flow)))
+        dev = view.link(found.dev)
+        nexthop = found.gateway or cur.dst
+        if dev is not None and dev.kind == "vxlan" and dev.vxlan:
+            mac = _neighbour(lab, view, found.dev, nexthop)
+            entry = next((f for f in view.fdb if f.dev == dev.name and f.mac == mac and f.dst), None)
+            if entry is None:
+                hops.append(Hop(ns, found.dev, None, "drop", f"no fdb entry on {dev.name} for {mac}"))
+                return hops, "dropped"
+            outer = Flow(dev.vxlan["local"], entry.dst, "UDP", dev.vxlan["port"])
+            under = lab.route_get(ns, outer.dst, None, None)
+            hops.append(Hop(ns, dev.name, under.dev, "encap",
+                            f"neigh {nexthop} lladdr {mac}, fdb {mac} dst {entry.dst}: VXLAN VNI "
+                            f"{dev.vxlan['vni']} {outer.src} > {outer.dst} udp/{outer.port}", outer=outer,
+                            seen_on=under.dev))
+            inner, cur = cur, outer
+            dev = view.link(under.dev or "")
+            nexthop = under.gateway or outer.dst
+        if dev is None:
+            hops.append(Hop(ns, found.dev, None, "drop", f"{found.dev} is not readable"))
+            return hops, "dropped"
+        arrived = _transmit(lab, hops, ns, dev, _neighbour(lab, view, dev.name, nexthop), _outer(cur, flow))
+        if arrived is None:
+            return hops, "dropped"
+        ns, iif = arrived
+    hops.append(Hop(ns, iif, None, "drop", f"more than {MAX_HOPS} hops: a loop?"))
+    return hops, "dropped"
+
+
+def apply_policy(lab: Lab, hops: list[Hop], verdict: str, policy: Policy) -> tuple[list[Hop], str]:
+    """NetworkPolicy in the node namespaces: the source's egress where its node first forwards
+    the packet (routed, or bridged through br_netfilter), the destination's ingress where its
+    node does; a denial ends the path there."""
+    seen: set[tuple[str, str]] = set()
+    for n, hop in enumerate(hops):
+        node = lab.node_of_netns.get(hop.netns)
+        out = lab.views[hop.netns].link(hop.out or "")
+        bridged = hop.action == "bridge" and out is not None and out.kind != "bridge"   # port to port
+        forwards = hop.in_ is not None and hop.outer is None and (hop.action == "route" or bridged)
+        if node is None or not forwards:
+            continue
+        for side in ("egress", "ingress"):
+            answer = policy(node, side)
+            if answer is None or (node, side) in seen:
+                continue
+            seen.add((node, side))
+            allowed, why = answer
+            if not allowed:
+                hop.action, hop.out, hop.detail = "drop", None, f"NetworkPolicy {side}: {why}"
+                return hops[:n + 1], "dropped"
+            hop.detail += f"; NetworkPolicy {side}: {why}"
+    return hops, verdict
+
+
+def _outer(cur: Flow, flow: Flow) -> Flow | None:
+    return None if cur == flow else cur
+
+
+def _vxlan_for(view: NetnsView, outer: Flow) -> LinkView | None:
+    return next((link for link in view.links if link.vxlan and link.vxlan["port"] == outer.port), None)
+
+
+def _neighbour(lab: Lab, view: NetnsView, dev: str, ip: str) -> str | None:
+    """The MAC the kernel sends to: its neighbour entry, or the owner's address ARP would return."""
+    entry = next((n for n in view.neighbours if n.dev == dev and n.ip == ip and n.mac), None)
+    if entry is not None:
+        return entry.mac
+    owner = lab.owner_of_ip(ip)
+    return owner[1].mac if owner else None
+
+
+def _transmit(lab: Lab, hops: list[Hop], ns: str, dev: LinkView, mac: str | None,
+              outer: Flow | None) -> tuple[str, str] | None:
+    """Send a frame to `mac` out of `dev`: through veths, bridges and macvlan parents to the
+    namespace whose stack takes it; returns (namespace, in-interface) there."""
+    if dev.kind in ("macvlan", "ipvlan"):
+        parent = lab.parent(ns, dev)
+        if parent is None:
+            hops.append(Hop(ns, dev.name, None, "drop", f"the {dev.kind} parent of {dev.name} is not in the lab",
+                            outer=outer))
+            return None
+        sibling = lab.owner_of_mac(mac) if mac else None
+        if sibling is not None and sibling[0] != ns and lab.parent(sibling[0], sibling[1]) == parent:
+            hops.append(Hop(parent[0], None, parent[1].name, dev.kind,
+                            f"bridge mode: {mac} is a child of {parent[1].name} too: handed over inside",
+                            outer=outer, seen_on=None))
+            return sibling[0], sibling[1].name
+        hops.append(Hop(parent[0], None, parent[1].name, dev.kind,
+                        f"child of {parent[1].name} (bridge mode): {mac} is not a child here, out on the wire",
+                        outer=outer))
+        ns, dev = parent
+    for _ in range(MAX_HOPS):
+        if dev.kind == "bridge":   # sent by this namespace's stack through its bridge
+            view = lab.views[ns]
+            port = _bridge_port(lab, view, dev.name, mac, ns)
+            if port is None:
+                hops.append(Hop(ns, dev.name, None, "drop", f"{dev.name}: no port leads to {mac}", outer=outer))
+                return None
+            hops.append(Hop(ns, dev.name, port.name, "bridge", _fdb_text(view, dev.name, port, mac), outer=outer))
+            dev = port
+            continue
+        if dev.kind != "veth":
+            hops.append(Hop(ns, None, dev.name, "drop", f"cannot follow a {dev.kind} link", outer=outer))
+            return None
+        far = lab.peer(ns, dev)
+        if far is None:
+            hops.append(Hop(ns, None, dev.name, "drop", f"the peer of {dev.name} is not in the lab", outer=outer))
+            return None
+        ns, link = far
+        view = lab.views[ns]
+        if link.master:
+            bridge = view.link(link.master)
+            if bridge is not None and mac == bridge.mac:
+                hops.append(Hop(ns, link.name, bridge.name, "bridge",
+                                f"{mac} is {bridge.name}'s own address: up to the stack", outer=outer))
+                return ns, bridge.name
+            port = _bridge_port(lab, view, link.master, mac, ns)
+            if port is None:
+                hops.append(Hop(ns, link.name, None, "drop", f"{link.master}: no port leads to {mac}", outer=outer))
+                return None
+            hops.append(Hop(ns, link.name, port.name, "bridge", _fdb_text(view, link.master, port, mac), outer=outer))
+            dev = port
+            continue
+        if mac and mac != link.mac:
+            child = lab.owner_of_mac(mac)
+            if child and child[1].kind in ("macvlan", "ipvlan") and lab.parent(child[0], child[1]) == (ns, link):
+                hops.append(Hop(ns, link.name, None, "macvlan", f"{mac} is a macvlan child of {link.name}: "
+                                f"to {child[0]}", outer=outer))
+                return child[0], child[1].name
+        return ns, link.name
+    return None
+
+
+def _fdb_text(view: NetnsView, bridge: str, port: LinkView, mac: str | None) -> str:
+    if any(f.dev == port.name and f.mac == mac for f in view.fdb):
+        return f"{bridge} fdb {mac} dev {port.name}"
+    return f"{bridge}: {mac} not learned yet, flooded; its port is {port.name}"
+
+
+def _bridge_port(lab: Lab, view: NetnsView, bridge: str, mac: str | None, ns: str) -> LinkView | None:
+    entry = next((f for f in view.fdb if f.mac == mac and not f.dst and view.link(f.dev) is not None
+                  and view.link(f.dev).master == bridge), None)   # type: ignore[union-attr]
+    if entry is not None:
+        return view.link(entry.dev)
+    owner = lab.owner_of_mac(mac) if mac else None
+    for port in (link for link in view.links if link.master == bridge and link.kind == "veth"):
+        far = lab.peer(ns, port)
+        if far is None or owner is None:
+            continue
+        if far[0] == owner[0]:
+            return port
+        if owner[1].kind in ("macvlan", "ipvlan") and lab.parent(owner[0], owner[1]) == far:
+            return port   # a child of the far end (another node's eth0)
+    return None
+
+
+# -- observing --------------------------------------------------------------------------
+
+def layers(frame: bytes, vxlan_port: int | None) -> list[tuple[str, str, int, int | None, int | None, int | None]]:
+    """(src, dst, proto, sport, dport, icmp id) of the IPv4 headers in an Ethernet frame,
+    outermost first, looking inside VXLAN on `vxlan_port`."""
+    out = []
+    while len(frame) >= 34:
+        ethertype = struct.unpack("!H", frame[12:14])[0]
+        offset = 14
+        if ethertype == 0x8100:
+            ethertype, offset = struct.unpack("!H", frame[16:18])[0], 18
+        if ethertype != 0x0800:
+            break
+        ip = frame[offset:]
+        ihl = (ip[0] & 0x0F) * 4
+        proto = ip[9]
+        src, dst = str(IPv4Address(ip[12:16])), str(IPv4Address(ip[16:20]))
+        l4 = ip[ihl:]
+        sport = dport = ident = None
+        if proto in (6, 17) and len(l4) >= 4:
+            sport, dport = struct.unpack("!HH", l4[:4])
+        elif proto == 1 and len(l4) >= 6:
+            ident = struct.unpack("!H", l4[4:6])[0]
+        out.append((src, dst, proto, sport, dport, ident))
+        if proto == 17 and dport == vxlan_port and len(l4) >= 16:
+            frame = l4[16:]
+            continue
+        break
+    return out
+
+
+PROTO = {"TCP": 6, "UDP": 17, "ICMP": 1}
+
+
+def matches(layer_list, flow: Flow, probe: "Probe", outer: Flow | None) -> bool:
+    """The probe's packet (inner headers), in the outer header a hop carries it in, if any."""
+    inner_ok = any(l[0] == flow.src and l[1] == flow.dst and l[2] == PROTO[flow.protocol] and
+                   (l[5] == probe.ident if flow.protocol == "ICMP" else l[3] == probe.sport)
+                   for l in layer_list)
+    if not inner_ok:
+        return False
+    if outer is None:
+        return layer_list[0][0] == flow.src and layer_list[0][1] == flow.dst
+    return layer_list[0][0] == outer.src and layer_list[0][1] == outer.dst and layer_list[0][4] == outer.port
+
+
+@dataclass(frozen=True)
+class Probe:
+    ident: int               # the ICMP echo id
+    sport: int               # the TCP/UDP source port
+
+
+def new_probe() -> Probe:
+    return Probe(random.randint(0x1000, 0xFFFF), random.randint(40000, 60999))
+
+
+def send(enter, flow: Flow, probe: Probe, timeout: float = 1.0) -> bool:
+    """Send the probe from inside the source namespace (entered by `enter()`, a context
+    manager); True when an answer came back (echo reply, SYN-ACK or a UDP reply)."""
+    with enter():
+        if flow.protocol == "ICMP":
+            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        elif flow.protocol == "TCP":
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        else:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with sock:
+        sock.settimeout(timeout)
+        if flow.protocol == "ICMP":
+            payload = b"netlab trace"
+            header = struct.pack("!BBHHH", 8, 0, 0, probe.ident, 1)
+            packet = header + payload
+            packet = struct.pack("!BBHHH", 8, 0, _checksum(packet), probe.ident, 1) + payload
+            sock.sendto(packet, (flow.dst, 0))
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    data, _ = sock.recvfrom(2048)
+                except socket.timeout:
+                    return False
+                icmp = data[(data[0] & 0x0F) * 4:]
+                if icmp[0] == 0 and struct.unpack("!H", icmp[4:6])[0] == probe.ident:
+                    return True
+            return False
+        sock.bind((flow.src, probe.sport))
+        if flow.protocol == "TCP":
+            try:
+                sock.connect((flow.dst, flow.port))
+                return True
+            except OSError:
+                return False
+        sock.sendto(b"netlab trace\n", (flow.dst, flow.port))
+        try:
+            sock.recvfrom(2048)
+            return True
+        except OSError:
+            return False
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+

@@ -1,0 +1,198 @@
+"""`netlab trace` end to end: read the lab, predict the path, watch one real packet cross it."""
+from __future__ import annotations
+
+import os
+import selectors
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from ..errors import NetlabError
+from ..kernel import netns, readback
+from ..ops.record import LabRecord
+from ..ops.targets import Target
+from . import capture, pcapng
+from .trace import Flow, Hop, Lab, Probe, apply_policy, layers, matches, new_probe, predict, send
+
+SETTLE = 1.0   # seconds to wait for the hops' tcpdumps to hand over the probe after it was sent
+
+
+@dataclass
+class TraceResult:
+    src: Target
+    dst: Target
+    flow: Flow
+    hops: list[Hop]
+    predicted: str
+    observed: str
+    answered: bool
+
+    @property
+    def disagreements(self) -> list[str]:
+        out = [f"hop {n} ({h.netns} {h.in_ or '-'} -> {h.out or '-'}) was predicted but not seen"
+               for n, h in enumerate(self.hops, 1) if not h.observed]
+        if self.predicted != self.observed:
+            out.append(f"predicted {self.predicted}, observed {self.observed}")
+        return out
+
+    def to_json(self) -> dict:
+        return {"from": self.src.name, "to": self.dst.name, "protocol": self.flow.protocol, "port": self.flow.port,
+                "verdict": self.observed, "hops": [h.to_json() for h in self.hops]}
+
+    def text(self) -> str:
+        port = f" port {self.flow.port}" if self.flow.port else ""
+        lines = [f"{self.src.name} ({self.flow.src}) -> {self.dst.name} ({self.flow.dst}) {self.flow.protocol}{port}"]
+        width = max(len(h.netns) for h in self.hops)
+        for n, h in enumerate(self.hops, 1):
+            seen = "seen" if h.observed else "NOT SEEN"
+            lines.append(f"{n:>2}. {h.netns:<{width}}  {h.in_ or '-':>12} -> {h.out or '-':<12} {h.action:<8} "
+                         f"[{seen}]  {h.detail}")
+        lines.append(f"verdict: {self.observed} (predicted {self.predicted}"
+                     + ("; an answer came back)" if self.answered else ")"))
+        lines += [f"disagreement: {d}" for d in self.disagreements]
+        return "\n".join(lines)
+
+
+def read_lab(record: LabRecord) -> Lab:
+    views = {}
+    for name in record.namespaces:
+        try:
+            views[name] = readback.read(name)
+        except FileNotFoundError:
+            raise NetlabError(f"namespace {name} is gone: run `netlab up` again to rebuild lab "
+                              f"{record.name!r}") from None
+    vpc = record.underlay.netns if record.underlay else ""
+    node_ns = {n.name: n.netns for n in record.nodes}
+    adjacent: dict[str, set[str]] = {vpc: set(node_ns.values())}
+    for ns in node_ns.values():
+        adjacent[ns] = {vpc}
+    for pod in record.pods:
+        adjacent[pod.netns] = {node_ns.get(pod.node, "")}
+        adjacent.setdefault(node_ns.get(pod.node, ""), set()).add(pod.netns)
+    return Lab(views, readback.route_get, {ns: name for name, ns in node_ns.items()}, adjacent)
+
+
+def policy_of(record: LabRecord, src: Target, dst: Target, flow: Flow):
+    """The NetworkPolicy answer per (node, side), from the policy engine `policy explain` uses."""
+    if not record.policies:
+        return None
+    from ..core import ipam
+    from ..core.policy import evaluate
+    from ..model.lab import Protocol
+    from ..ops.policy import applied_file
+    labfile = applied_file(record).lab
+    pod_ips = ipam.allocate(labfile).pod_ips
+    pods = {p.key: p for p in labfile.pods}
+    ends = [pods.get(t.name) if t.kind == "pod" else t.ip for t in (src, dst)]
+    # ICMP has no port: only rules without ports match it, as port 0 matches no rule's port
+    proto = Protocol.UDP if flow.protocol == "UDP" else Protocol.TCP
+    verdict = evaluate.verdict(labfile, pod_ips, ends[0], ends[1], flow.port or 0, proto)
+    reasons = [r.replace(f"on 0/{proto.value}", "for ICMP") for r in verdict.reasons]
+    egress = [r for r in reasons if "egress" in r] or reasons[:1]
+    ingress = [r for r in reasons if "ingress" in r] or reasons[-1:]
+    node = {t.name: p.node for t in (src, dst) for p in record.pods if t.kind == "pod" and p.key == t.name}
+
+    def answer(at: str, side: str):
+        if side == "egress" and node.get(src.name) == at:
+            return verdict.egress_allowed, "; ".join(egress)
+        if side == "ingress" and node.get(dst.name) == at:
+            return verdict.ingress_allowed, "; ".join(ingress)
+        return None
+    return answer
+
+
+def run(tool: str, src: Target, dst: Target, protocol: str, port: int | None) -> TraceResult:
+    record = src.record
+    flow = Flow(str(src.ip), str(dst.ip), protocol, port)
+    lab = read_lab(record)
+    hops, predicted = predict(lab, flow, src.netns)
+    policy = policy_of(record, src, dst, flow)
+    if policy is not None:
+        hops, predicted = apply_policy(lab, hops, predicted, policy)
+    probe = new_probe()
+    answered = observe(tool, record.name, lab, hops, flow, probe, src.netns)
+    last = hops[-1]
+    observed = "delivered" if last.action == "deliver" and last.observed else "dropped"
+    return TraceResult(src, dst, flow, hops, predicted, observed, answered)
+
+
+def observe(tool: str, lab_name: str, lab: Lab, hops: list[Hop], flow: Flow, probe: Probe, src_netns: str) -> bool:
+    """One tcpdump per (namespace, interface) of the path; send the probe; mark the hops that saw it."""
+    points: dict[tuple[str, str], capture.Point] = {}
+    for hop in hops:
+        if hop.watch and (hop.netns, hop.watch) not in points:
+            points[(hop.netns, hop.watch)] = capture.Point(lab_name, f"trace {hop.netns}", hop.netns, hop.watch)
+    vxlan_ports = {link.vxlan["port"] for view in lab.views.values() for link in view.links if link.vxlan}
+    vxlan_port = next(iter(vxlan_ports), None)
+    running = capture.start(tool, list(points.values()), True, None, ["ip"])
+    seen: dict[tuple[str, str], list] = {key: [] for key in points}
+    try:
+        fd = netns.open_ns(src_netns)
+        switch = netns.Switcher()
+
+        @contextmanager
+        def inside():
+            with switch.inside(fd):
+                yield
+        try:
+            answered = send(inside, flow, probe)
+        finally:
+            switch.close()
+            os.close(fd)
+        _collect(running, list(points), seen, vxlan_port, hops, flow, probe)
+    finally:
+        capture.stop(running)
+    for hop in hops:
+        if hop.watch:
+            hop.observed = any(matches(found, flow, probe, hop.outer) for found in seen[(hop.netns, hop.watch)])
+    return answered
+
+
+def _collect(running, keys, seen, vxlan_port, hops, flow, probe) -> None:
+    """Read the tcpdumps until every hop has seen the probe, or SETTLE seconds passed."""
+    sel = selectors.DefaultSelector()
+    for key, cap in zip(keys, running):
+        sel.register(cap.proc.stdout, selectors.EVENT_READ, (key, cap))
+    deadline = time.monotonic() + SETTLE
+    try:
+        while time.monotonic() < deadline:
+            for sel_key, _ in sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                key, cap = sel_key.data
+                chunk = os.read(sel_key.fd, 65536)
+                if not chunk:
+                    sel.unregister(sel_key.fileobj)
+                    continue
+                cap.buffer += chunk
+                for frame in _frames(cap):
+                    seen[key].append(layers(frame, vxlan_port))
+            if all(any(matches(f, flow, probe, h.outer) for f in seen[(h.netns, h.watch)]) for h in hops if h.watch):
+                return
+    finally:
+        sel.close()
+
+
+def _frames(cap: capture.Capturing):
+    if cap.header is None:
+        if len(cap.buffer) < 24:
+            return
+        cap.header = pcapng.parse_header(bytes(cap.buffer[:24]))
+        del cap.buffer[:24]
+    while len(cap.buffer) >= 16:
+        _, _, caplen, _ = pcapng.parse_record_header(cap.header, bytes(cap.buffer[:16]))
+        if len(cap.buffer) < 16 + caplen:
+            return
+        frame = bytes(cap.buffer[16:16 + caplen])
+        del cap.buffer[:16 + caplen]
+        yield frame
+
+
+def path_steps(result: TraceResult, topo) -> list:
+    """The hops as arrows between the picture's boxes: one per change of namespace."""
+    from .drawing import PathStep
+    box_of = {box.netns: box.id for box in topo.boxes}
+    steps = []
+    for n, (here, there) in enumerate(zip(result.hops, result.hops[1:]), 1):
+        if here.netns != there.netns and here.netns in box_of and there.netns in box_of:
+            label = f"{n}. {here.out or here.watch or ''} > {there.in_ or there.watch or ''}"
+            steps.append(PathStep(box_of[here.netns], box_of[there.netns], label, here.observed and there.observed))
+    return steps

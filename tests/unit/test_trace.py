@@ -1,0 +1,91 @@
+"""`netlab trace`, pure: the walk over namespace views, the policy step, and frame decoding.
+
+The root tier (tests/integration/test_see.py) checks the same against real labs and the wire.
+"""
+from __future__ import annotations
+
+import struct
+from ipaddress import IPv4Address
+
+from netlab.kernel.readback import FdbView, LinkView, NeighView, NetnsView, RouteGet
+from netlab.tools.trace import Flow, Lab, Probe, apply_policy, layers, matches, predict
+
+
+def link(index, name, kind, mac, *, master=None, addrs=(), peer=None, nsid=None):
+    return LinkView(index, name, kind, mac, 1450, True, master, tuple(addrs), peer, nsid)
+
+
+def same_node_lab() -> Lab:
+    views = {
+        "p1": NetnsView("p1", (link(2, "eth0", "veth", "02:00:00:00:00:01", addrs=["172.16.0.2/24"], peer=5, nsid=0),), ()),
+        "p2": NetnsView("p2", (link(2, "eth0", "veth", "02:00:00:00:00:02", addrs=["172.16.0.3/24"], peer=6, nsid=0),), ()),
+        "n1": NetnsView("n1", (link(3, "cni0", "bridge", "02:00:00:00:00:0b", addrs=["172.16.0.1/24"]),
+                               link(5, "vethA", "veth", "02:00:00:00:00:aa", master="cni0", peer=2, nsid=1),
+                               link(6, "vethB", "veth", "02:00:00:00:00:bb", master="cni0", peer=2, nsid=2)),
+                        (), (FdbView("vethB", "02:00:00:00:00:02", None),),
+                        ()),
+    }
+    routes = {("p1", "172.16.0.3", None): RouteGet(False, "eth0", None, "172.16.0.2"),
+              ("p2", "172.16.0.3", "eth0"): RouteGet(True, None, None, None)}
+
+    def route_get(ns, dst, src, iif):
+        return routes[(ns, dst, iif)]
+    return Lab(views, route_get, {"n1": "node-1"}, {"p1": {"n1"}, "p2": {"n1"}, "n1": {"p1", "p2"}})
+
+
+FLOW = Flow("172.16.0.2", "172.16.0.3", "TCP", 80)
+
+
+def test_same_node_walk_reads_the_bridge_fdb():
+    hops, verdict = predict(same_node_lab(), FLOW, "p1")
+    assert [(h.netns, h.in_, h.out, h.action) for h in hops] == [
+        ("p1", None, "eth0", "route"), ("n1", "vethA", "vethB", "bridge"), ("p2", "eth0", None, "deliver")]
+    assert hops[1].detail == "cni0 fdb 02:00:00:00:00:02 dev vethB" and verdict == "delivered"
+
+
+def test_an_unlearned_address_goes_to_the_port_toward_its_owner():
+    lab = same_node_lab()
+    lab.views["n1"] = NetnsView("n1", lab.views["n1"].links, ())
+    lab.views["p1"] = NetnsView("p1", lab.views["p1"].links, (), (), (NeighView("eth0", "172.16.0.3", None),))
+    hops, _ = predict(lab, FLOW, "p1")
+    assert hops[1].out == "vethB" and "not learned yet, flooded" in hops[1].detail
+
+
+def test_a_policy_denial_ends_the_path_at_the_forwarding_hop():
+    lab = same_node_lab()
+    hops, verdict = predict(lab, FLOW, "p1")
+    asked = []
+
+    def policy(node, side):
+        asked.append((node, side))
+        return (side == "egress", f"{side} says so")
+    hops, verdict = apply_policy(lab, hops, verdict, policy)
+    assert verdict == "dropped" and [h.action for h in hops] == ["route", "drop"]
+    assert hops[1].detail == "NetworkPolicy ingress: ingress says so" and asked == [("node-1", "egress"),
+                                                                                  ("node-1", "ingress")]
+
+
+def ipv4(src, dst, proto, payload):
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0, 64, proto, 0,
+                         IPv4Address(src).packed, IPv4Address(dst).packed)
+    return header + payload
+
+
+def ether(payload):
+    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + payload
+
+
+def test_layers_look_inside_vxlan_and_match_the_probe():
+    probe = Probe(ident=0x4242, sport=45000)
+    inner = ether(ipv4("172.16.0.2", "172.16.1.2", 6, struct.pack("!HH", 45000, 80) + b"\0" * 16))
+    vxlan = struct.pack("!HHHH", 50000, 8472, 8 + 8 + len(inner), 0) + b"\x08\0\0\0\0\0\x01\0" + inner
+    frame = ether(ipv4("10.250.0.10", "10.250.0.11", 17, vxlan))
+    found = layers(frame, 8472)
+    assert found == [("10.250.0.10", "10.250.0.11", 17, 50000, 8472, None),
+                     ("172.16.0.2", "172.16.1.2", 6, 45000, 80, None)]
+    flow = Flow("172.16.0.2", "172.16.1.2", "TCP", 80)
+    assert matches(found, flow, probe, Flow("10.250.0.10", "10.250.0.11", "UDP", 8472))
+    assert not matches(found, flow, probe, None)                     # the hop expects it bare
+    assert not matches(found, flow, Probe(0x4242, 45001), Flow("10.250.0.10", "10.250.0.11", "UDP", 8472))
+    icmp = layers(ether(ipv4("172.16.0.2", "172.16.1.2", 1, struct.pack("!BBHHH", 8, 0, 0, 0x4242, 1))), None)
+    assert matches(icmp, Flow("172.16.0.2", "172.16.1.2", "ICMP", None), probe, None)
