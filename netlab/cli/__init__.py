@@ -13,6 +13,7 @@ import traceback
 import click
 
 from ..errors import NetlabError
+from ..kernel.signals import stops_as_interrupts
 
 # name -> "module:attribute". Command modules are imported only when their command runs (or
 # for --help), so `netlab --version` loads no pyroute2, rich or policy compiler: start-up time.
@@ -45,7 +46,8 @@ class NetlabGroup(click.Group):
     def invoke(self, ctx: click.Context):
         debug = bool(ctx.params.get("debug"))
         try:
-            return super().invoke(ctx)
+            with stops_as_interrupts():   # SIGTERM and SIGHUP as Ctrl-C: up rolls back, down finishes
+                return super().invoke(ctx)
         except NetlabError as err:
             if not debug:
                 raise   # click shows it and exits with its code

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -39,7 +40,10 @@ def status(lab_name, as_json):
 @click.option("-c", "--container", help="The container, when the pod has several.")
 @click.option("--name", "lab_name", help="The lab, when several are up.")
 def logs(pod, container, lab_name):
-    """Print a container's output."""
+    """Print a container's output (root only, like the logs themselves)."""
+    from ..kernel.privileges import require_privileges
+    from ..names import LAB_NAME
+    require_privileges("logs")
     where = targets.resolve(pod, lab_name)
     if where.kind != "pod":
         raise InputError(f"{pod!r} is a node; logs are kept for pod containers")
@@ -54,8 +58,15 @@ def logs(pod, container, lab_name):
     if not chosen:
         raise InputError(f"pod {where.name} has no container {container!r}; it has "
                          + ", ".join(c.container for c in conts))
+    # the path is netlab's own, never one read from the state file
+    namespace, name, cont = rec.namespace, rec.name, chosen[0].container
+    if not all(LAB_NAME.match(part) for part in (namespace, name, cont)):
+        raise NetlabError(f"the state of lab {where.lab!r} names pod {where.name!r} or its container in a "
+                          "way the loader never would: not reading a log for it")
+    log = state.lab_dir(where.lab) / "logs" / f"{namespace}.{name}.{cont}.log"
     try:
-        with open(chosen[0].log, "rb") as f:
-            sys.stdout.buffer.write(f.read())
+        fd = os.open(log, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise NetlabError(f"the log {chosen[0].log} is gone")
+        raise NetlabError(f"the log {log} is gone")
+    with os.fdopen(fd, "rb") as f:
+        sys.stdout.buffer.write(f.read())

@@ -18,30 +18,40 @@ from ..ops import targets
 @click.option("--name", "lab_name", help="The lab, when several are up.")
 @click.pass_context
 def exec_(ctx, target, command, lab_name):
-    """Run COMMAND inside a pod's or node's network namespace: netlab exec web -- ip route"""
+    """Run COMMAND inside a pod (all its namespaces, root's powers) or a node: netlab exec web -- ip route"""
     argv = list(command[1:] if command[:1] == ("--",) else command)
     if not argv:
         raise InputError("give the command after --, e.g. netlab exec web -- ip route")
     require_privileges("exec")
     where = targets.resolve(target, lab_name)
-    from ..kernel import netns   # lazily: ctypes and libc only for the command that enters a namespace
+    from ..kernel import netns, sandbox   # lazily: ctypes and libc only for the command that enters a namespace
+    targets.check_owned(where)
     try:
         fd = netns.open_ns(where.netns)
     except FileNotFoundError:
         raise NetlabError(f"{where.kind} {where.name}'s namespace {where.netns} is gone: "
                           f"run `netlab up` again to rebuild lab {where.lab!r}")
+    sys.stdout.flush()
+    if where.kind == "pod":
+        pod = where.record.pod(where.name)
+        recorded = pod.sandbox.pid if pod and pod.sandbox else None
+        init = sandbox.init_of(where.lab, os.fstat(fd).st_ino, recorded)
+        if init is None:
+            raise NetlabError(f"pod {where.name} has no running sandbox: run `netlab up` again to restart it")
+        os.close(fd)
+        # every namespace of the pod (its hostname, /etc/hosts, processes), with root's powers: the operator
+        os.execvp("nsenter", ["nsenter", f"--target={init.pid}", "--mount", "--uts", "--ipc", "--net", "--pid",
+                              "--", *argv])
     if where.kind == "node":
-        # a node's command sees the node's own /run and /etc entries and its hostname
+        # a node's command sees the node's own /run and /etc entries and its hostname (its own UTS namespace)
         from ..kernel import nodefs   # lazily, as above
         from ..ops import state
         os.close(fd)
         root = nodefs.prepare(nodefs.node_root(state.lab_dir(where.lab), where.name))
         argv = nodefs.wrap(where.netns, root, where.name, argv)
-        sys.stdout.flush()
         os.execvp(argv[0], argv)
     switch = netns.Switcher()
     switch.enter(fd)   # this process becomes the command
-    sys.stdout.flush()
     try:
         os.execvp(argv[0], argv)
     except OSError as err:   # as a shell: 127 not found, 126 found but not runnable
@@ -64,6 +74,7 @@ def ping(ctx, src, dst, count, timeout, lab_name):
     require_privileges("ping")
     s = targets.resolve(src, lab_name)
     d = targets.resolve(dst, lab_name or s.lab, allow_ip=True)
+    targets.check_owned(s)
     click.echo(f"{s.name} ({s.ip}) -> {d.name} ({d.ip})", err=True)
     ctx.exit(traffic.ping(s, d, count, timeout) or 0)
 
@@ -82,6 +93,8 @@ def iperf(src, dst, seconds, parallel, udp, as_json, lab_name):
     require_privileges("iperf")
     s = targets.resolve(src, lab_name)
     d = targets.resolve(dst, lab_name or s.lab)
+    targets.check_owned(s)
+    targets.check_owned(d)
     report = traffic.iperf(s, d, seconds, parallel, udp)
     if as_json:
         click.echo(json.dumps(report, indent=2))

@@ -13,10 +13,11 @@ from .daemon import DaemonRun
 from .ipam import Allocation, NodeAlloc
 from .pod import pod_address
 from ..model.lab import LabFile, Pod
+from ..model.security import effective_caps
+from ..names import BRIDGE, NODE_UPLINK, POD_IF, node_netns, pod_netns, vpc_netns
+from .steps import Addr, Bridge, Ipip, Ipvlan, Macvlan, Route, Step, Sysctl, Up, Veth, Vxlan
 
 DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
-from ..names import BRIDGE, NODE_UPLINK, POD_IF, node_netns, pod_netns, vpc_netns
-from .steps import Addr, Bridge, Route, Step, Sysctl, Up, Veth
 
 
 
@@ -31,6 +32,8 @@ class ContainerRun:
     name: str
     argv: tuple[str, ...]          # empty: the built-in responder
     ports: tuple[tuple[int, str], ...] = ()   # (port, protocol) for the responder
+    env: tuple[tuple[str, str], ...] = ()     # the container's env: list
+    capabilities: tuple[str, ...] | None = effective_caps((), ())   # None: privileged
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class NetnsPlan:
     containers: tuple[ContainerRun, ...] = ()
     fingerprint: str = field(default="", compare=False)
     daemons: tuple[DaemonRun, ...] = ()   # a node's daemons (the backend's: BIRD), owned like containers
+    hostname: str = ""              # a pod's sandbox hostname (spec.hostname, else its name)
 
 
 @dataclass(frozen=True)
@@ -98,9 +102,10 @@ def build(lab: LabFile, alloc: Allocation) -> Plan:
 def _with_fingerprint(ns: NetnsPlan, lab: str) -> NetnsPlan:
     # converged steps (WireGuard peers) change in place on every run: a new node adds peers, not rebuilds
     built = tuple(step for step in ns.steps if not getattr(step, "converged", False))
-    digest = hashlib.sha256(repr((lab, ns.name, ns.role, built, ns.containers)
+    digest = hashlib.sha256(repr((lab, ns.name, ns.role, built, ns.containers, ns.hostname)
                                  + ((ns.daemons,) if ns.daemons else ())).encode()).hexdigest()[:16]
-    return NetnsPlan(ns.name, ns.role, ns.subject, ns.steps, ns.depends_on, ns.containers, digest, ns.daemons)
+    return NetnsPlan(ns.name, ns.role, ns.subject, ns.steps, ns.depends_on, ns.containers, digest, ns.daemons,
+                     ns.hostname)
 
 
 def _vpc(lab: LabFile, alloc: Allocation) -> NetnsPlan:
@@ -166,10 +171,46 @@ def _pod(lab: LabFile, alloc: Allocation, pod: Pod, mtu: int) -> NetnsPlan:
             Route(IPv4Network("0.0.0.0/0"), POD_IF, via=node.gateway),
         ]
     containers = tuple(
-        ContainerRun(c.name, c.command, tuple((p.container_port, p.protocol.value) for p in c.ports))
+        ContainerRun(c.name, c.command, tuple((p.container_port, p.protocol.value) for p in c.ports), c.env,
+                     None if c.privileged else effective_caps(c.cap_add, c.cap_drop))
         for c in pod.containers)
     return NetnsPlan(pod_netns(name, pod), Role.POD, pod.key, tuple(steps),
-                     depends_on=node_ns, containers=containers)
+                     depends_on=node_ns, containers=containers, hostname=pod.hostname or pod.name)
+
+
+MAX_IFNAME = 15   # IFNAMSIZ - 1: the kernel refuses longer interface names
+
+
+def interface_problems(the_plan: Plan) -> list[tuple[NetnsPlan, str]]:
+    """Interface names the kernel would refuse, read from the plan itself: longer than 15
+    characters, or made twice in one namespace (`lo` is in every namespace from the start)."""
+    names: dict[str, dict[str, NetnsPlan]] = {ns.name: {"lo": ns} for ns in the_plan.namespaces}
+    found: list[tuple[NetnsPlan, str]] = []
+    for ns in the_plan.namespaces:
+        for step in ns.steps:
+            made: list[tuple[str, str]] = []
+            if isinstance(step, (Bridge, Vxlan, Ipip)):
+                made.append((ns.name, step.name))
+            elif isinstance(step, Veth):
+                made += [(ns.name, step.name), (step.peer_netns, step.peer)]
+            elif isinstance(step, (Macvlan, Ipvlan)):
+                made.append((step.netns or ns.name, step.name))
+            for where, ifname in made:
+                if len(ifname) > MAX_IFNAME:
+                    found.append((ns, f"interface {ifname!r} in {where} is {len(ifname)} characters: "
+                                      f"the kernel allows {MAX_IFNAME} (from `{step.describe()}`)"))
+                    continue
+                if isinstance(step, Ipip):
+                    continue   # tunl0: the module's fallback device may already be there, by design
+                held = names.setdefault(where, {})
+                if ifname in held:
+                    other = held[ifname]
+                    found.append((ns, f"interface {ifname!r} in {where} would be made twice"
+                                      f" ({'there from the start' if ifname == 'lo' else f'also for {other.role.value} {other.subject}'};"
+                                      f" from `{step.describe()}`)"))
+                    continue
+                held[ifname] = ns
+    return found
 
 
 def subnet_env(lab: LabFile, node: NodeAlloc, mtu: int) -> dict[str, str] | None:

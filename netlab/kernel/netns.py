@@ -45,6 +45,10 @@ def _mount_error(code: int, what: str) -> OSError:
 
 
 def path(name: str) -> str:
+    """/run/netns/NAME for a plain name; anything that is not one (a path, '..', read from a
+    state file) is refused before it reaches the file system."""
+    if not name or "/" in name or name in (".", "..") or "\0" in name:
+        raise FileNotFoundError(errno.ENOENT, "not a namespace name", name)
     return os.path.join(NETNS_DIR, name)
 
 
@@ -159,6 +163,7 @@ def _link_stamped(folder: int, name: str, stamp: str) -> None:
 
 
 PR_SET_PDEATHSIG = 1
+CLONE_NEWUTS = 0x04000000
 
 
 def child_joining(fd: int | None, die_with_parent: bool = False):

@@ -73,6 +73,10 @@ class Container:
     name: str
     command: tuple[str, ...] = ()
     ports: tuple[ContainerPort, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()          # the container's `env:` list, in order
+    cap_add: tuple[str, ...] = ()                  # securityContext.capabilities (names without CAP_)
+    cap_drop: tuple[str, ...] = ()
+    privileged: bool = False                       # securityContext.privileged: the host's powers
 
     @property
     def is_responder(self) -> bool:
@@ -94,6 +98,7 @@ class Pod:
     labels: Mapping[str, str] = field(default_factory=frozen_map)
     containers: tuple[Container, ...] = ()
     pinned_ip: IPv4Address | None = None
+    hostname: str | None = None                    # spec.hostname (else the pod's name)
 
     @property
     def key(self) -> str:

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from ..core import backends, ipam, plan
-from ..kernel import daemons, limits, netns, nodefs, procs
+from ..kernel import daemons, limits, netns, nodefs, procs, sandbox, signals
 from . import impair, services, state
-from .record import LabRecord, Networking, NamespaceRecord, NodeRecord, PodRecord, PortRecord, Underlay
+from .record import (LabRecord, Networking, NamespaceRecord, NodeRecord, PodRecord, PortRecord, SandboxRecord,
+                     Underlay)
 from ..kernel.apply import LIMIT_HINTS, Kernel, probe_link_kinds
 from ..kernel.kernelmods import modprobe_hint, unloaded_modules
 from .. import names
@@ -158,15 +159,18 @@ def up(lab: LabFile, progress=None) -> UpResult:
             impairments = impair.converge(lab, old.impairments if old else ())
         except BaseException as err:
             record = record.with_pods(running)   # what runs is recorded: stopped by a rollback or a down
-            if fresh_lab:
-                _rollback(kernel, name, record)
-                outcome = f"netlab up rolled back: nothing of lab {name!r} is left"
-            else:
-                state.save(name, replace(record, status="failed"))
-                outcome = (f"lab {name!r} is partly converged: fix the cause and run `netlab up` again, "
-                           f"or remove it with `netlab down --name {name}`")
+            with signals.shielded(reraise=False):   # a second Ctrl-C (or SIGTERM) waits for the rollback
+                if fresh_lab:
+                    _rollback(kernel, name, record)
+                    outcome = f"netlab up rolled back: nothing of lab {name!r} is left"
+                else:
+                    state.save(name, replace(record, status="failed"))
+                    outcome = (f"lab {name!r} is partly converged: fix the cause and run `netlab up` again, "
+                               f"or remove it with `netlab down --name {name}`")
             if isinstance(err, (NetlabError, OSError)):
                 raise NetlabError(f"{describe_failure(err)}\n{outcome}") from err
+            if isinstance(err, KeyboardInterrupt):
+                log(f"netlab: interrupted; {outcome}")
             raise
         record = _record(lab, the_plan, record, {ns.name for ns in the_plan.namespaces}, status="ready")
         if enforced is not None:
@@ -241,49 +245,79 @@ def _mark_built(timings: Timings, counts: dict[Role, int]) -> None:
 
 def _start_containers(kernel: Kernel, the_plan: Plan, record: LabRecord,
                       running_pods: dict[str, PodRecord]) -> int:
-    """Start the containers not running; each pod whose containers changed goes into `running_pods`
-    as soon as it is done (so that a failure further on still records, and stops, what runs)."""
+    """Every pod's sandbox (its init), then the containers not running yet, through the pod
+    launcher (no fork with a preexec_fn in this threaded process). Each pod whose sandbox or
+    containers changed goes into `running_pods` as soon as they run (so that a failure further
+    on still records, and stops, what runs)."""
     lab = the_plan.lab.lab.name
     started = 0
     logs = state.lab_dir(lab) / "logs"
-    for pod_rec in record.pods:
-        ns = the_plan.find(Role.POD, pod_rec.key)
-        if ns is None or not ns.containers:
-            continue
-        running = {rec.container: rec for rec in pod_rec.containers}
-        todo = [run for run in ns.containers if not (run.name in running and procs.alive(running[run.name]))]
-        if not todo:
-            continue
-        logs.mkdir(parents=True, exist_ok=True)
-        workdir = state.lab_dir(lab) / "pods" / f"{pod_rec.namespace}.{pod_rec.name}"
-        workdir.mkdir(parents=True, exist_ok=True)
-        fd = netns.open_ns(ns.name)
-        try:
+    logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+    inodes = {ns.name: netns.inode(ns.name) for ns in the_plan.namespaces if ns.role is Role.POD}
+    # the inits already running (kept pods), found in one pass over /proc
+    running_inits = {i.netns: i for i in sandbox.find_inits(lab, {ino for ino in inodes.values() if ino})}
+    with sandbox.Launcher() as launcher:
+        for pod_rec in record.pods:
+            ns = the_plan.find(Role.POD, pod_rec.key)
+            if ns is None:
+                continue
+            workdir = str(state.lab_dir(lab) / "pods" / f"{pod_rec.namespace}.{pod_rec.name}")
+            init = running_inits.get(inodes[ns.name])
+            if init is None:   # a new init: the pod's containers start afresh
+                init = _pod_init(launcher, lab, ns, pod_rec, record.networking.dns_domain, workdir)
+                pod_rec = replace(pod_rec, sandbox=SandboxRecord(init.pid, init.start), containers=())
+                running_pods[pod_rec.key] = pod_rec
+            elif pod_rec.sandbox != SandboxRecord(init.pid, init.start):
+                pod_rec = replace(pod_rec, sandbox=SandboxRecord(init.pid, init.start))
+                running_pods[pod_rec.key] = pod_rec
+            running = {rec.container: rec for rec in pod_rec.containers}
+            todo = [run for run in ns.containers if not (run.name in running and procs.alive(running[run.name])
+                                                          and sandbox.pidns_of(running[run.name].pid) == init.pidns)]
             for run in todo:
                 argv = list(run.argv) or procs.responder_argv(pod_rec.name, run.ports)
                 log = str(logs / f"{pod_rec.namespace}.{pod_rec.name}.{run.name}.log")
                 try:
-                    rec = procs.spawn(fd, lab, ns.subject, run.name, argv, log, str(workdir))
+                    rec = launcher.run(init, ns.subject, run.name, argv,
+                                       sandbox.container_env(ns.hostname, run.env), run.capabilities, workdir, log)
                 except OSError as err:
                     raise NetlabError(f"pod {ns.subject}: container {run.name!r} could not start "
                                       f"`{' '.join(argv)}`: {describe_failure(err)}") from err
                 running[run.name] = rec
                 started += 1
-        finally:
-            os.close(fd)
-        running_pods[pod_rec.key] = replace(pod_rec, containers=tuple(running.values()))
+                running_pods[pod_rec.key] = replace(pod_rec, containers=tuple(running.values()))
     return started
 
 
-def _stop_containers(lab: str, old: LabRecord | None, names: list[str], existing: dict[str, Mark]) -> None:
-    """Stop the containers of the namespaces in `names`: recorded ones, and any the kernel shows."""
+def _pod_init(launcher: sandbox.Launcher, lab: str, ns: NetnsPlan, pod_rec: PodRecord, dns_domain: str,
+              workdir: str) -> sandbox.Init:
+    """A new init for the pod (its PID namespace and the others), its files written first."""
+    inode = netns.inode(ns.name)
+    sandbox.write_pod_files(workdir, pod_rec.ip, ns.hostname, pod_rec.namespace, dns_domain)
+    try:
+        rec = launcher.start_pod(lab, ns.subject, netns.path(ns.name), ns.hostname, workdir)
+    except OSError as err:
+        raise NetlabError(f"pod {ns.subject}: its sandbox could not start: {describe_failure(err)}") from err
+    init = sandbox.inspect_init(rec.pid, lab, {inode} if inode else set())
+    if init is None:
+        raise NetlabError(f"pod {ns.subject}: its sandbox (pid {rec.pid}) exited as it started")
+    return init
+
+
+def _stop_containers(lab: str, old: LabRecord | None, names: list[str], existing: dict[str, Mark]) -> int:
+    """Stop the pods of the namespaces in `names` (their inits: the kernel kills the rest), and
+    any other process the kernel shows there with the lab's marker (older-style containers, node
+    daemons such as wireguard-go, capture's tcpdumps). Returns how many processes were running."""
     if not names:
-        return
+        return 0
     subjects = {existing[n].subject for n in names if n in existing}
     records = [c for pod in (old.pods if old else ()) if pod.key in subjects for c in pod.containers]
     inodes = {ino for ino in (netns.inode(n) for n in names) if ino}
-    records += procs.find_lab_processes(lab, inodes)
-    procs.stop(records, lab)
+    # older containers carried the marker themselves; pod inits carry it too, but go with their pods
+    legacy = [r for r in procs.find_lab_processes(lab, inodes) if r.container != sandbox.ROLE_INIT]
+    running = sandbox.stop(sandbox.find_inits(lab, inodes), records)
+    running += len([r for r in legacy if procs.alive(r)])
+    procs.stop(legacy, lab)
+    return running
 
 
 def _forget_removed_pods(kernel: Kernel, lab: str, old: LabRecord | None, removed: list[str]) -> None:
@@ -328,7 +362,8 @@ def _record(lab: LabFile, the_plan: Plan, old: LabRecord | None, done: set[str],
         pods.append(PodRecord(
             pod.name, pod.namespace, pod.node, str(alloc.pod_ips[pod.key]), ns_name, pod.labels,
             tuple(PortRecord(p.container_port, p.protocol.value, p.name) for c in pod.containers for p in c.ports),
-            previous.containers if previous and ns_name in done else ()))
+            previous.containers if previous and ns_name in done else (),
+            previous.sandbox if previous and ns_name in done else None))
     return LabRecord(
         name=lab.lab.name, backend=lab.lab.backend.value,
         source=os.path.abspath(lab.source) if not lab.source.startswith("<") else lab.source,
@@ -361,16 +396,13 @@ def down(lab_name: str, progress=None) -> DownResult:
     timings = Timings()
     require_privileges("down")
     limits.raise_open_files()
-    with state.locked(lab_name), Kernel() as kernel:
+    # a Ctrl-C, SIGTERM or SIGHUP lets the removal finish, then stops netlab
+    with state.locked(lab_name), signals.shielded(), Kernel() as kernel:
         record = state.load(lab_name)
         existing = owned(kernel, lab_name)
         lookalikes = [n for n in netns.listed() if n.startswith(f"{lab_name}.") and n not in existing]
         timings.mark("inventory")
-        records = list(record.containers) if record else []
-        inodes = {ino for ino in (netns.inode(n) for n in existing) if ino}
-        records += procs.find_lab_processes(lab_name, inodes)
-        live = [r for r in records if procs.alive(r) and procs.carries_marker(r.pid, lab_name)]
-        procs.stop(records, lab_name)
+        stopped = _stop_containers(lab_name, record, list(existing), existing)
         kernel.close()
         timings.mark("stop containers")
         if progress:
@@ -384,7 +416,7 @@ def down(lab_name: str, progress=None) -> DownResult:
         lookalikes = [n for n in lookalikes if os.path.exists(netns.path(n))]
         state.remove(lab_name)
         timings.mark("remove state")
-    return DownResult(lab_name, len(existing), len({r.pid for r in live}), lookalikes, timings)
+    return DownResult(lab_name, len(existing), stopped, lookalikes, timings)
 
 
 def all_lab_names() -> list[str]:

@@ -111,6 +111,27 @@ class PortRecord:
 
 
 @dataclass(frozen=True)
+class SandboxRecord:
+    """A pod's sandbox: its init (catatonit, PID 1 of the pod's PID namespace) as started."""
+
+    pid: int
+    start: int          # the init's start time (clock ticks after boot): a reused pid is not it
+
+    def to_json(self) -> dict:
+        return {"pid": self.pid, "start": self.start}
+
+    @classmethod
+    def from_json(cls, data: Any) -> SandboxRecord | None:
+        """None for anything but {"pid": int, "start": int}: the kernel is asked anyway."""
+        if not isinstance(data, dict):
+            return None
+        pid, start = data.get("pid"), data.get("start")
+        if type(pid) is not int or type(start) is not int or pid <= 0:
+            return None
+        return cls(pid, start)
+
+
+@dataclass(frozen=True)
 class PodRecord:
     name: str
     namespace: str
@@ -120,6 +141,7 @@ class PodRecord:
     labels: Mapping[str, str] = field(default_factory=dict)
     ports: tuple[PortRecord, ...] = ()
     containers: tuple[ProcRecord, ...] = ()
+    sandbox: SandboxRecord | None = None   # its init, once started
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", _frozen(self.labels))
@@ -132,15 +154,18 @@ class PodRecord:
         return f"{self.namespace}/{self.name}"
 
     def to_json(self) -> dict:
-        return {"name": self.name, "namespace": self.namespace, "node": self.node, "ip": self.ip,
-                "netns": self.netns, "labels": dict(self.labels), "ports": [p.to_json() for p in self.ports],
-                "containers": [c.to_json() for c in self.containers]}
+        out = {"name": self.name, "namespace": self.namespace, "node": self.node, "ip": self.ip,
+               "netns": self.netns, "labels": dict(self.labels), "ports": [p.to_json() for p in self.ports],
+               "containers": [c.to_json() for c in self.containers]}
+        if self.sandbox is not None:   # only when there is one: records without keep the earlier shape
+            out["sandbox"] = self.sandbox.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> PodRecord:
         return cls(data["name"], data["namespace"], data["node"], data["ip"], data["netns"],
                    data.get("labels") or {}, tuple(PortRecord.from_json(p) for p in data.get("ports", [])),
-                   _containers(data.get("containers", [])))
+                   _containers(data.get("containers", [])), SandboxRecord.from_json(data.get("sandbox")))
 
 
 def _containers(entries: list) -> tuple[ProcRecord, ...]:

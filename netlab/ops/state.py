@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import shutil
+import stat
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,8 +20,40 @@ from ..names import MAX_LAB_NAME, is_lab_name
 from .record import LabRecord, RecordError
 
 
+RUN_DIR = "/run/netlab"
+
+
 def run_dir() -> Path:
-    return Path(os.environ.get("NETLAB_RUN_DIR", "/run/netlab"))
+    """/run/netlab, or NETLAB_RUN_DIR (tests) when that is a directory of this user's, mode 0700
+    (or not there yet: made so). A run directory others can write to would let them plant state."""
+    custom = os.environ.get("NETLAB_RUN_DIR")
+    if not custom:
+        return Path(RUN_DIR)
+    try:
+        st = os.lstat(custom)
+    except FileNotFoundError:
+        return Path(custom)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        raise NetlabError(f"NETLAB_RUN_DIR={custom} is not a directory owned by this user with mode 0700 "
+                          f"(it is {'a directory' if stat.S_ISDIR(st.st_mode) else 'not a directory'}, "
+                          f"owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}); netlab keeps its "
+                          "state only where no one else can write: fix it (chmod 700) or unset the variable")
+    return Path(custom)
+
+
+def _private_dir(path: Path) -> None:
+    """Make `path` (and a missing run directory above it) mode 0700; refuse a symlink or a
+    directory of someone else's."""
+    for folder in ([run_dir(), path] if path != run_dir() else [path]):
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            st = os.lstat(folder)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+                raise NetlabError(f"{folder} is not a directory of this user's (a symlink?): netlab will not "
+                                  "keep its state there; remove it")
+            if st.st_mode & 0o077:
+                os.chmod(folder, 0o700)   # made by an older netlab with 0755
 
 
 
@@ -43,7 +76,9 @@ def state_path(lab: str) -> Path:
 
 def load(lab: str) -> LabRecord | None:
     try:
-        return LabRecord.from_json(json.loads(state_path(lab).read_text()))
+        fd = os.open(state_path(lab), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            return LabRecord.from_json(json.loads(f.read()))
     except FileNotFoundError:
         return None
     except (OSError, json.JSONDecodeError, RecordError) as err:
@@ -53,9 +88,15 @@ def load(lab: str) -> LabRecord | None:
 
 def save(lab: str, record: LabRecord) -> None:
     path = state_path(lab)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _private_dir(path.parent)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record.to_json(), indent=1, sort_keys=True))
+    try:
+        os.unlink(tmp)   # a leftover (or a planted link): never written through
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(record.to_json(), indent=1, sort_keys=True))
     os.replace(tmp, path)
 
 
@@ -81,10 +122,10 @@ def locked(lab: str, wait: bool = True) -> Iterator[None]:
     announced = False
     while True:
         directory = lab_dir(lab)
-        directory.mkdir(parents=True, exist_ok=True)
+        _private_dir(directory)
         lock = directory / "lock"
         try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except FileNotFoundError:
             continue   # removed by a `down` that finished meanwhile
         try:

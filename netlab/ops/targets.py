@@ -7,6 +7,7 @@ from ipaddress import IPv4Address, ip_address
 from . import state
 from .record import LabRecord
 from ..errors import InputError, NetlabError
+from ..kernel import netns
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,22 @@ def resolve(text: str, lab: str | None, *, allow_ip: bool = False) -> Target:
         options = ", ".join(f"{t.name} (lab {t.lab})" for t in found)
         raise InputError(f"{text!r} is ambiguous: {options}; write namespace/name or use --name")
     return found[0]
+
+
+def check_owned(target: Target) -> None:
+    """Before entering a target's namespace: it must carry the mark of the target's lab, role and
+    subject (the state file only names it; the kernel says whose it is)."""
+    from ..kernel.apply import Kernel   # lazily: pyroute2 only for the commands that enter a namespace
+    from ..kernel.inventory import Mark
+    role = "pod" if target.kind == "pod" else "node"
+    with Kernel() as kernel:
+        mark = Mark.parse(kernel.read_mark(target.netns))
+    if mark is None and target.netns in netns.listed():
+        pass   # there, without a mark: refused below
+    elif mark is None:
+        raise NetlabError(f"{target.kind} {target.name}'s namespace {target.netns} is gone: "
+                          f"run `netlab up` again to rebuild lab {target.lab!r}")
+    if mark != Mark(target.lab, role, target.name):
+        raise NetlabError(f"/run/netns/{target.netns} does not carry the mark of lab {target.lab!r}'s {role} "
+                          f"{target.name}: not netlab's to enter (is the state file stale? `netlab up` again)")
+

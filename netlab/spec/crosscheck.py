@@ -4,6 +4,7 @@ Run after every document is read, even when some had errors, so one run reports 
 """
 from __future__ import annotations
 
+import dataclasses
 from ipaddress import IPv4Address, IPv4Network
 
 from ..core import backends, impairment, ipam, plan
@@ -58,15 +59,19 @@ def cross_check(got: Collected, source: str, problems: list[Problem]) -> LabFile
             continue
         if pod.namespace not in namespaces:
             namespaces[pod.namespace] = Namespace(pod.namespace, frozen_map({NAMESPACE_NAME_LABEL: pod.namespace}))
-        pods.append(Pod(pod.name, pod.namespace, node, pod.labels, pod.containers, pod.pinned_ip))
+        pods.append(dataclasses.replace(pod, node=node))
     if got.scale:
         count, per_node = got.scale["nodes"], got.scale["podsPerNode"]
-        ns_name = str(got.scale["namespace"] or "default")
-        ports = tuple(ContainerPort(p) for p in got.scale["ports"] or () if isinstance(p, int))
+        ns_name = got.scale["namespace"]
+        ports = tuple(ContainerPort(p) for p in got.scale["ports"])
         containers = (Container("responder", (), ports),) if ports else ()
         namespaces.setdefault(ns_name, Namespace(ns_name, frozen_map({NAMESPACE_NAME_LABEL: ns_name})))
         for n in range(1, count + 1):
             for j in range(1, per_node + 1):
+                if f"{ns_name}/node-{n}-p{j}" in seen:
+                    lab_check.error("spec.scale", f"generated pod {ns_name}/node-{n}-p{j} clashes with a listed pod",
+                                    "rename the listed pod")
+                    continue
                 pods.append(Pod(f"node-{n}-p{j}", ns_name, f"node-{n}",
                                 frozen_map({"app": "scale", "node": f"node-{n}"}), containers))
     if "default" not in namespaces:
@@ -86,7 +91,7 @@ def cross_check(got: Collected, source: str, problems: list[Problem]) -> LabFile
         return labfile
     _check_interface_names(labfile, got)
     try:
-        ipam.allocate(labfile)
+        alloc = ipam.allocate(labfile)
     except ipam.AllocationError as err:
         checks = {pod.key: check for pod, check in got.pods}
         if err.kind == "pod" and err.subject in checks:
@@ -95,7 +100,26 @@ def cross_check(got: Collected, source: str, problems: list[Problem]) -> LabFile
             lab_check.error(got.node_paths.get(err.subject, "spec.nodes"), err.message, err.hint)
         else:
             lab_check.error("spec", err.message, err.hint)
+        return labfile
+    if not problems:   # the veth-hash clash above says it better
+        _check_planned_interfaces(labfile, alloc, got)
     return labfile
+
+
+def _check_planned_interfaces(lab: LabFile, alloc: ipam.Allocation, got: Collected) -> None:
+    """Every interface name of the plan, as the kernel will see it (length, one per namespace)."""
+    assert got.lab_check is not None
+    checks = {pod.key: check for pod, check in got.pods}
+    for ns, message in plan.interface_problems(plan.build(lab, alloc)):
+        if ns.role is plan.Role.POD and ns.subject in checks:
+            checks[ns.subject].error("metadata.name", message, "shorten or rename it")
+        elif ns.role is plan.Role.NODE:
+            got.lab_check.error(got.node_paths.get(ns.subject, "spec.nodes"), message,
+                                "shorter names (nodes, racks), a smaller vni, and no node named after an "
+                                "interface (lo, vpc0, eth0)")
+        else:
+            got.lab_check.error("spec.nodes", message, "racks whose names differ in their first 11 characters, "
+                                "and no node named lo or vpc0")
 
 
 def _check_interface_names(lab: LabFile, got: Collected) -> None:

@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import json
+import re
 from ipaddress import IPv4Address
 
 from ..model.checks import IANA_SVC_NAME, MISSING, DocChecker
 from ..model.lab import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Container, ContainerPort, Namespace, Pod,
                          Protocol, frozen_map)
+from ..model.security import cap_name
 from ..model.yamlsrc import join
 
 POD_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
-POD_SPEC_KEYS = ("nodeName", "containers", "restartPolicy", "terminationGracePeriodSeconds")
-CONTAINER_KEYS = ("name", "command", "args", "ports", "env", "image", "imagePullPolicy", "resources")
+POD_SPEC_KEYS = ("nodeName", "containers", "restartPolicy", "terminationGracePeriodSeconds", "hostname")
+CONTAINER_KEYS = ("name", "command", "args", "ports", "env", "image", "imagePullPolicy", "resources",
+                  "securityContext")
+ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")   # Kubernetes' IsEnvVarName
 
 
 def load_namespace(raw: dict, check: DocChecker) -> Namespace | None:
@@ -40,6 +44,7 @@ def load_pod(raw: dict, check: DocChecker) -> Pod | None:
     spec = check.mapping(raw.get("spec", MISSING), "spec", required=True)
     check.known_keys(spec, "spec", POD_SPEC_KEYS)
     node = check.dns_label(spec.get("nodeName", MISSING), "spec.nodeName", "node name", required=False)
+    hostname = check.dns_label(spec.get("hostname", MISSING), "spec.hostname", "hostname", required=False)
     containers: list[Container] = []
     seen: set[str] = set()
     ports_seen: dict[tuple[int, str], str] = {}
@@ -55,7 +60,7 @@ def load_pod(raw: dict, check: DocChecker) -> Pod | None:
         containers.append(container)
     if name is None:
         return None
-    return Pod(name, namespace, node or "", frozen_map(labels), tuple(containers), pinned)
+    return Pod(name, namespace, node or "", frozen_map(labels), tuple(containers), pinned, hostname)
 
 
 def _pinned_ip(annotations: dict, check: DocChecker) -> IPv4Address | None:
@@ -103,9 +108,55 @@ def _load_container(item: object, path: str, check: DocChecker,
     if not argv and not ports and name is not None:
         check.error(path, f"container {name!r} has neither command nor ports",
                     "give a command to run, or ports for netlab's built-in responder")
+    env = _load_env(raw.get("env", MISSING), f"{path}.env", check)
+    add, drop, privileged = _load_security(raw.get("securityContext", MISSING), f"{path}.securityContext", check)
     if name is None:
         return None
-    return Container(name, tuple(argv), tuple(ports))
+    return Container(name, tuple(argv), tuple(ports), env, add, drop, privileged)
+
+
+def _load_env(value: object, path: str, check: DocChecker) -> tuple[tuple[str, str], ...]:
+    """env: [{name, value}] (a later entry of the same name wins, as in Kubernetes)."""
+    out: dict[str, str] = {}
+    for i, item in enumerate(check.sequence(value, path)):
+        raw = check.mapping(item, f"{path}[{i}]", required=True)
+        check.known_keys(raw, f"{path}[{i}]", ("name", "value"))
+        name = check.string(raw.get("name", MISSING), f"{path}[{i}].name", required=True)
+        text = check.string(raw.get("value", MISSING), f"{path}[{i}].value") or ""
+        if name is not None and not ENV_NAME.fullmatch(name):
+            check.error(f"{path}[{i}].name", f"{name!r} is not an environment variable name",
+                        "letters, digits, '_', '-' and '.', not starting with a digit")
+            continue
+        if name is not None and ("\0" in text):
+            check.error(f"{path}[{i}].value", "contains a NUL character")
+            continue
+        if name is not None:
+            out.pop(name, None)
+            out[name] = text
+    return tuple(out.items())
+
+
+def _load_security(value: object, path: str, check: DocChecker) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    raw = check.mapping(value, path)
+    check.known_keys(raw, path, ("capabilities", "privileged"))
+    privileged = bool(check.boolean(raw.get("privileged", MISSING), f"{path}.privileged"))
+    caps = check.mapping(raw.get("capabilities", MISSING), f"{path}.capabilities")
+    check.known_keys(caps, f"{path}.capabilities", ("add", "drop"))
+    lists: list[tuple[str, ...]] = []
+    for key in ("add", "drop"):
+        names: list[str] = []
+        for i, item in enumerate(check.sequence(caps.get(key, MISSING), f"{path}.capabilities.{key}")):
+            text = check.string(item, f"{path}.capabilities.{key}[{i}]", required=True)
+            if text is None:
+                continue
+            name = cap_name(text)
+            if name is None:
+                check.error(f"{path}.capabilities.{key}[{i}]", f"unknown capability {text!r}",
+                            "a Linux capability such as NET_ADMIN, or ALL")
+                continue
+            names.append(name)
+        lists.append(tuple(names))
+    return lists[0], lists[1], privileged
 
 
 def _load_port(entry: object, path: str, check: DocChecker) -> ContainerPort | None:

@@ -314,6 +314,17 @@ def _load_nodes(spec: dict, check: DocChecker, got: Collected) -> list[NodeSpec]
                 continue
             got.node_paths[name] = "spec.scale"
             nodes.append(NodeSpec(name))
-        got.scale = {"nodes": count, "podsPerNode": per_node, "namespace": scale.get("namespace"),
-                     "ports": scale.get("ports")}
+        namespace = check.dns_label(scale.get("namespace", MISSING), "spec.scale.namespace", "namespace",
+                                    required=False)
+        ports: list[int] = []
+        for i, item in enumerate(check.sequence(scale.get("ports", MISSING), "spec.scale.ports")):
+            port = check.integer(item, f"spec.scale.ports[{i}]", 1, 65535)
+            if port is None:
+                continue
+            if port in ports:
+                check.error(f"spec.scale.ports[{i}]", f"duplicate port {port}", "list each port once")
+                continue
+            ports.append(port)
+        got.scale = {"nodes": count, "podsPerNode": per_node, "namespace": namespace or "default",
+                     "ports": ports}
     return nodes

@@ -13,8 +13,8 @@ import time
 import pytest
 
 from netlab.kernel import netns
-from tests.support.labs import lab_name
-from tests.support.kernel import lab_processes, netlab
+from tests.support.labs import RUN_TAG, lab_name, lab_yaml
+from tests.support.kernel import lab_namespaces, lab_processes, netlab
 
 pytestmark = pytest.mark.root
 TESTS = {"TCP_STREAM": "Gbit/s", "TCP_RR": "trans/s", "TCP_CRR": "trans/s"}
@@ -141,3 +141,17 @@ def test_interrupted_mid_measurement_leaves_nothing(tmp_path, sig):
 def _default_sigint() -> None:
     """A runner started in the background (bash: `cmd &`) ignores SIGINT, and so would the bench."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_bench_refuses_to_remove_a_lab_that_is_not_its_baseline(tmp_path):
+    prefix = f"{RUN_TAG}nb"
+    name = f"{prefix}-veth"
+    path = tmp_path / "lab.yaml"
+    path.write_text(lab_yaml(name, nodes=1))
+    netlab("up", str(path), check=True)
+    try:
+        proc = netlab("bench", "--lab-prefix", prefix, "--backends", "vxlan", "--tests", "stream", "--duration", "1")
+        assert proc.returncode == 1 and "is not a bench baseline" in proc.stderr, proc
+        assert sorted(lab_namespaces(name)) == [f"{name}.node-1", f"{name}.vpc"]
+    finally:
+        netlab("down", "--name", name, check=True)

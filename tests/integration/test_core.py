@@ -10,7 +10,7 @@ import pytest
 from netlab.ops import lab as lab_ops
 from netlab.spec import loader
 from tests.support.labs import lab_name, lab_yaml, pod_yaml
-from tests.support.kernel import bridge, ip, lab_namespaces, lab_processes, netlab, pings
+from tests.support.kernel import bridge, ip, lab_inits, lab_namespaces, lab_processes, netlab, pings
 
 pytestmark = pytest.mark.root
 
@@ -156,8 +156,8 @@ def test_down_leaves_no_namespace_and_no_process(tmp_path):
     path.write_text(lab_yaml(name) + pod_yaml("a", "node-1") + pod_yaml("b", "node-2", command='["sleep", "300"]'))
     netlab("up", str(path), check=True)
     try:
-        assert len(lab_namespaces(name)) == 5 and len(lab_processes(name)) == 2
+        assert len(lab_namespaces(name)) == 5 and len(lab_processes(name)) == 2 and len(lab_inits(name)) == 2
     finally:
         out = netlab("down", str(path), check=True).stdout
     assert "removed 5 namespaces" in out
-    assert lab_namespaces(name) == [] and lab_processes(name) == []
+    assert lab_namespaces(name) == [] and lab_processes(name) == [] and lab_inits(name) == []

@@ -267,7 +267,7 @@ def test_without_capabilities_up_down_exec_refuse_and_validate_works(tmp_path):
                     sys.executable, "-m", "netlab"]
     env = dict(os.environ, NETLAB_RUN_DIR=str(tmp_path / "run"))
     run = lambda *a: subprocess.run(unprivileged + list(a), capture_output=True, text=True, env=env, timeout=60)
-    for args in (["up", str(path)], ["down", str(path)], ["exec", "a", "--", "true"]):
+    for args in (["up", str(path)], ["down", str(path)], ["exec", "a", "--", "true"], ["logs", "a"]):
         result = run(*args)
         assert result.returncode == 1 and "needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)" in result.stderr, result
     assert run("validate", str(path)).returncode == 0

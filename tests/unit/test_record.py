@@ -17,7 +17,7 @@ from netlab.cli import main
 from netlab.kernel import netns
 from netlab.kernel.procs import ProcRecord
 from netlab.ops import state
-from netlab.ops.record import VERSION, LabRecord, RecordError
+from netlab.ops.record import VERSION, LabRecord, RecordError, SandboxRecord
 from netlab.tools import render
 
 FIXTURES = Path(__file__).parent / "fixtures" / "state"
@@ -75,6 +75,19 @@ def test_the_record_is_frozen_and_changes_by_replace():
     moved = record.with_pods({"x/b": replace(record.pod("x/b"), node="node-1")})
     assert moved.pod("x/b").node == "node-1" and record.pod("x/b").node == "node-2"
     assert [p.key for p in moved.pods] == [p.key for p in record.pods]
+
+
+def test_a_pod_sandbox_is_written_only_when_there_is_one():
+    raw = fixture("current")
+    assert all("sandbox" not in p for p in LabRecord.from_json(raw).to_json()["pods"])   # older shape kept
+    raw["pods"][0]["sandbox"] = {"pid": 4242, "start": 77}
+    record = LabRecord.from_json(raw)
+    assert record.pod("x/a").sandbox == SandboxRecord(4242, 77) and record.pod("x/b").sandbox is None
+    assert LabRecord.from_json(record.to_json()) == record
+    assert record.to_json()["pods"][0]["sandbox"] == {"pid": 4242, "start": 77}
+    for odd in ({"pid": "1", "start": 2}, {"pid": True, "start": 2}, {"pid": 0, "start": 2}, [1, 2], None):
+        raw["pods"][0]["sandbox"] = odd   # of another shape: no recorded init (the kernel is asked anyway)
+        assert LabRecord.from_json(raw).pod("x/a").sandbox is None
 
 
 def test_container_entries_of_another_shape_are_skipped():

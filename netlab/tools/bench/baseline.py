@@ -13,12 +13,16 @@ from ...kernel import netns
 from ...ops import state
 from ...kernel.apply import ApplyError, Kernel
 from ...errors import NetlabError
-from ...kernel.inventory import Mark
+from ...kernel.inventory import Mark, owned
 from ...core.steps import Addr, Up, Veth
 from .paths import BASELINE_BACKEND, Endpoint, PathKind, PathPair
 from .tuning import CLIENT_TUNING
 
 ROLE = "baseline"
+
+
+class NotABaseline(NetlabError):
+    """A lab named like the bench's baseline holds other namespaces: someone's own, left alone."""
 CLIENT_ADDR = IPv4Interface("10.254.0.1/30")   # private to the two namespaces: no route leaves them
 SERVER_ADDR = IPv4Interface("10.254.0.2/30")
 MTU = 1500
@@ -50,5 +54,15 @@ def build(lab: str) -> PathPair:
 
 
 def remove(lab: str) -> int:
-    """Remove the baseline namespaces (and any process in them) the kernel shows are netlab's."""
+    """Remove the baseline namespaces (and any process in them) the kernel shows are netlab's.
+
+    Only a baseline: a lab of that name holding other namespaces (someone's own lab called
+    `<prefix>-veth`) is refused, never removed."""
+    with Kernel() as kernel:
+        others = sorted(name for name, mark in owned(kernel, lab).items() if mark.role != ROLE)
+    if others:
+        raise NotABaseline(f"lab {lab!r} is not a bench baseline (it holds {', '.join(others[:3])}"
+                          f"{' ...' if len(others) > 3 else ''}): netlab bench will not remove it; "
+                          "pick another --lab-prefix, or remove it yourself with `netlab down --name "
+                          f"{lab}`")
     return lab_ops.down(lab).removed

@@ -150,11 +150,17 @@ def _clean_up(bench: BenchRun, baseline_lab: str, log: Callable[[str], None]) ->
             + " ; ".join(f"netlab down --name {n}" for n in kept))
         return
     failures = []
-    for name in [*bench.labs, baseline_lab]:
+    for name in bench.labs:
         try:
             lab_ops.down(name)
         except (NetlabError, OSError) as err:
             failures.append(f"{name}: {err}")
+    try:
+        baseline.remove(baseline_lab)   # only when it is the bench's baseline, never a lab of that name
+    except baseline.NotABaseline:
+        pass                            # said already when the run began; not the bench's to remove
+    except (NetlabError, OSError) as err:
+        failures.append(f"{baseline_lab}: {err}")
     if failures:
         raise NetlabError("netlab bench could not remove everything it built: " + "; ".join(failures)
                           + " — run `netlab down --all`")

@@ -1,0 +1,240 @@
+"""Pod sandboxes: the pause process of a pod, its files, and how netlab proves a process is a pod's.
+
+Each pod gets, besides its network namespace, its own mount, UTS, IPC and PID namespaces,
+held by a PID 1 that only reaps orphans (`catatonit -P`, the pause process; Debian's package).
+The pod's hostname, /etc/hosts and /etc/resolv.conf live in those namespaces only (the files
+under the lab's run directory, bind-mounted in the pod's mount namespace). Containers join all
+of them, with the default container capabilities, no_new_privs, and an environment of their
+own. Killing the pod's PID 1 makes the kernel kill every process of the pod, whatever it did
+(scrubbed environment, double fork, setsid): a PID namespace cannot outlive its init.
+
+Ownership, proven from the kernel: a pod's init is PID 1 of its PID namespace (NSpid), lives in
+one of the lab's marked network namespaces, and carries the lab's marker in its environment
+(netlab gives it that environment; the pause process never changes it). A container is the
+lab's when it lives in such an init's PID namespace.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from .procs import ENV_CONTAINER, ENV_LAB, ENV_POD, ProcRecord, start_time
+
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+ROLE_INIT = "init"   # ENV_CONTAINER of a pod's init
+
+# kubelet's managed /etc/hosts (pkg/kubelet/kubelet_pods.go: managedHostsHeader, hostsEntriesFromHostAliases)
+HOSTS_HEADER = "# Kubernetes-managed hosts file.\n"
+HOSTS_LOCAL = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+               "fe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n")
+
+
+def hosts_text(pod_ip: str, hostname: str) -> str:
+    return f"{HOSTS_HEADER}{HOSTS_LOCAL}{pod_ip}\t{hostname}\n"
+
+
+def resolv_text(namespace: str, domain: str) -> str:
+    """The search path kubelet writes for dnsPolicy ClusterFirst; no nameserver until the lab has a
+    cluster DNS (the resolver then tries 127.0.0.1 and fails at once instead of timing out)."""
+    return (f"# netlab: placeholder, the lab runs no cluster DNS yet\n"
+            f"search {namespace}.svc.{domain} svc.{domain} {domain}\noptions ndots:5\n")
+
+
+def container_env(hostname: str, env: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """A container's whole environment: PATH, HOSTNAME, HOME and its `env:` list (which may
+    override them, as in Kubernetes). Nothing of netlab's own environment."""
+    out = {"PATH": PATH, "HOSTNAME": hostname, "HOME": "/root"}
+    out.update(env)
+    return out
+
+
+def setpriv_args(capabilities: tuple[str, ...] | None) -> list[str] | None:
+    """setpriv's options for a container with `capabilities` (None: privileged, run as is).
+
+    Root keeps, across exec, exactly the bounding set (its inheritable and ambient sets are
+    emptied), so the bounding set is the container's capability set; no_new_privs on top."""
+    if capabilities is None:
+        return None
+    bounding = ",".join(["-all"] + [f"+{c.lower()}" for c in capabilities])
+    return ["--no-new-privs", "--inh-caps=-all", "--ambient-caps=-all", f"--bounding-set={bounding}"]
+
+
+class Launcher:
+    """The pod launcher process (kernel/launcher.py), started without preexec_fn."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+
+    def _ask(self, request: dict) -> int:
+        if self.proc is None:
+            script = os.path.join(os.path.dirname(__file__), "launcher.py")
+            self.proc = subprocess.Popen([sys.executable, "-I", "-S", script], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, env={"PATH": PATH}, text=True)
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise OSError("the pod launcher stopped")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise OSError(answer["error"])
+        return int(answer["pid"])
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.stdin.close()   # type: ignore[union-attr]
+            self.proc.wait()
+            self.proc.stdout.close()  # type: ignore[union-attr]
+            self.proc = None
+
+    def __enter__(self) -> "Launcher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start_pod(self, lab: str, pod: str, netns_path: str, hostname: str, files: str) -> ProcRecord:
+        """The pod's init; `files` holds its hosts and resolv.conf."""
+        env = {"PATH": PATH, ENV_LAB: lab, ENV_POD: pod, ENV_CONTAINER: ROLE_INIT}
+        pid = self._ask({"op": "pod", "netns": netns_path, "hostname": hostname, "env": env,
+                         "hosts": os.path.join(files, "hosts"), "resolv": os.path.join(files, "resolv.conf")})
+        return ProcRecord(pod, ROLE_INIT, pid, start_time(pid) or 0, "")
+
+    def run(self, init: ProcRecord, pod: str, container: str, argv: list[str], env: dict[str, str],
+            capabilities: tuple[str, ...] | None, cwd: str, log: str) -> ProcRecord:
+        pid = self._ask({"op": "run", "init": init.pid, "argv": argv, "env": env, "cwd": cwd, "log": log,
+                         "setpriv": setpriv_args(capabilities)})
+        return ProcRecord(pod, container, pid, start_time(pid) or 0, log)
+
+
+def write_pod_files(folder: str, pod_ip: str, hostname: str, namespace: str, domain: str) -> None:
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    for name, text in (("hosts", hosts_text(pod_ip, hostname)), ("resolv.conf", resolv_text(namespace, domain))):
+        fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, 0o644)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+
+
+@dataclass(frozen=True)
+class Init:
+    pid: int
+    start: int
+    pod: str
+    netns: int      # inode of its network namespace
+    pidns: int      # inode of the PID namespace it is PID 1 of
+
+
+def _environ(pid: int) -> dict[bytes, bytes]:
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        return dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+
+
+def _is_ns_init(pid: int) -> bool:
+    with open(f"/proc/{pid}/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"NSpid:"):
+                ids = line.split()[1:]
+                return len(ids) > 1 and ids[-1] == b"1"
+    return False
+
+
+def inspect_init(pid: int, lab: str, netns_inodes: set[int]) -> Init | None:
+    """The init at `pid` when the kernel shows it is one of lab `lab`'s pods, else None."""
+    try:
+        net = os.stat(f"/proc/{pid}/ns/net").st_ino
+        if net not in netns_inodes or not _is_ns_init(pid):
+            return None
+        env = _environ(pid)
+        if env.get(ENV_LAB.encode()) != lab.encode() or env.get(ENV_CONTAINER.encode()) != ROLE_INIT.encode():
+            return None
+        pidns = os.stat(f"/proc/{pid}/ns/pid").st_ino
+    except (OSError, ValueError):
+        return None
+    start = start_time(pid)
+    if start is None:
+        return None
+    return Init(pid, start, env.get(ENV_POD.encode(), b"").decode(), net, pidns)
+
+
+def find_inits(lab: str, netns_inodes: set[int]) -> list[Init]:
+    """Every pod init of lab `lab` living in one of `netns_inodes` (the lab's marked namespaces)."""
+    if not netns_inodes:
+        return []
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            init = inspect_init(int(entry), lab, netns_inodes)
+            if init is not None:
+                found.append(init)
+    return found
+
+
+def init_of(lab: str, netns_inode: int, recorded: int | None = None) -> Init | None:
+    """The init of the pod whose network namespace is `netns_inode`: the recorded pid when the
+    kernel confirms it, else found by scanning /proc."""
+    if recorded:
+        init = inspect_init(recorded, lab, {netns_inode})
+        if init is not None:
+            return init
+    inits = find_inits(lab, {netns_inode})
+    return inits[0] if inits else None
+
+
+def pidns_of(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/pid").st_ino
+    except OSError:
+        return None
+
+
+def members(inits: list[Init]) -> list[int]:
+    """Every running process in the PID namespaces of `inits` except the inits themselves."""
+    spaces = {i.pidns for i in inits}
+    own = {i.pid for i in inits}
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) not in own and pidns_of(int(entry)) in spaces and not _zombie(int(entry)):
+            out.append(int(entry))
+    return out
+
+
+def stop(inits: list[Init], containers: list[ProcRecord], grace: float = 2.0) -> int:
+    """SIGTERM the recorded containers living in `inits`' PID namespaces, wait up to `grace`
+    for them, then SIGKILL the inits: the kernel kills whatever is left in each pod. Returns the
+    number of processes that were running in the pods."""
+    spaces = {i.pidns for i in inits}
+    running = len(members(inits))
+    live = [r for r in containers if start_time(r.pid) == r.start and pidns_of(r.pid) in spaces]
+    for rec in live:
+        try:
+            os.killpg(rec.pid, signal.SIGTERM) if os.getpgid(rec.pid) == rec.pid else os.kill(rec.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while live and time.monotonic() < deadline:
+        live = [r for r in live if start_time(r.pid) == r.start and not _zombie(r.pid)]
+        if live:
+            time.sleep(0.02)
+    for init in inits:
+        if start_time(init.pid) == init.start:
+            try:
+                os.kill(init.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return running
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+        return raw[raw.rfind(b")") + 2:].split()[0] == b"Z"
+    except OSError:
+        return True
