@@ -15,8 +15,9 @@ import hashlib
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address
+from types import MappingProxyType
 from typing import Collection, Mapping
 
 from ..core import backends, plan
@@ -54,11 +55,21 @@ table inet netlab_probe {
 
 @dataclass(frozen=True)
 class Enforced:
-    """What a converge left in the kernel: the policies (keys) and a digest of all rules."""
+    """What a converge left in the kernel: the policies (keys) and a digest of all rules.
+
+    `nft -f` is atomic per node, not per lab: `held` says, per node, the digest of the rules
+    in force there after this converge (the new ones where nft succeeded or they were already
+    there; the previous ones, when known, where it failed); `failed` says why, per node."""
 
     policies: tuple[str, ...]
     digest: str
     nodes: int
+    held: Mapping[str, str] = field(default_factory=dict)
+    failed: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed
 
 
 def rulesets(lab: LabFile, pod_ips: Mapping[str, IPv4Address],
@@ -72,9 +83,15 @@ def digest(scripts: Mapping[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def needed(lab: LabFile, enforced: Collection[str]) -> bool:
-    """Rules to write: the lab has policies, or had some (`enforced`) that must now be removed."""
-    return bool(lab.policies) or bool(enforced)
+def script_digest(script: str) -> str:
+    """One node's rules, as the state records what is in force there."""
+    return hashlib.sha256(script.encode()).hexdigest()[:16]
+
+
+def needed(lab: LabFile, enforced: Collection[str], held: Mapping[str, str] | None = None) -> bool:
+    """Rules to write: the lab has policies, or had some (`enforced`, or rules `held` on some
+    node after a partial converge) that must now be removed."""
+    return bool(lab.policies) or bool(enforced) or bool(held)
 
 
 def check_enforceable(lab: LabFile) -> None:
@@ -125,13 +142,23 @@ def _bridge_nf_present() -> bool:
     return present
 
 
-def enforce(lab: LabFile, pod_ips: Mapping[str, IPv4Address], node_netns: Mapping[str, str]) -> Enforced:
-    """Replace the policy table of every node namespace (removed when no pod there is isolated)."""
+def enforce(lab: LabFile, pod_ips: Mapping[str, IPv4Address], node_netns: Mapping[str, str],
+            held: Mapping[str, str] | None = None) -> Enforced:
+    """Replace the policy table of every node namespace (removed when no pod there is isolated)
+    that does not hold its rules yet. `held`: node → digest of the rules in force there, as
+    recorded; a node missing from it is rewritten. Never raises for nft refusing a node's
+    script: the result says which nodes failed, and the others keep their new rules."""
+    held = dict(held or {})
     scripts = rulesets(lab, pod_ips, node_netns)
+    node_of = {ns_name: node for node, ns_name in node_netns.items()}
+    wanted = {node_of[ns]: script_digest(script) for ns, script in scripts.items()}
     running: list[tuple[str, subprocess.Popen]] = []
-    failures: list[str] = []
+    failed: dict[str, str] = {}
     try:
         for name, script in scripts.items():
+            node = node_of[name]
+            if held.get(node) == wanted[node]:
+                continue   # its rules are in force already: nothing to retry there
             try:
                 proc = procs.popen_in(name, [NFT, "-f", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True)
@@ -143,23 +170,43 @@ def enforce(lab: LabFile, pod_ips: Mapping[str, IPv4Address], node_netns: Mappin
         for name, proc in running:
             _, err = proc.communicate(scripts[name], timeout=NFT_TIMEOUT)
             if proc.returncode != 0:
-                failures.append(f"{name}: nft exited {proc.returncode}: {' '.join(err.split())[:400]}")
+                failed[node_of[name]] = f"nft exited {proc.returncode}: {' '.join(err.split())[:400]}"
     finally:
         for _, proc in running:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    if failures:
-        raise NetlabError("nft rejected the NetworkPolicy rules (a netlab bug: please report it with "
-                          "the lab file) in " + "; ".join(failures))
-    return Enforced(tuple(p.key for p in lab.policies), digest(scripts), len(scripts))
+    after = {node: (held[node] if node in failed else digest_)
+             for node, digest_ in wanted.items() if node not in failed or node in held}
+    return Enforced(tuple(p.key for p in lab.policies), digest(scripts), len(scripts),
+                    MappingProxyType(after), MappingProxyType(failed))
 
 
-def converge(lab: LabFile, alloc: Allocation, enforced: Collection[str]) -> Enforced | None:
-    """The `up`/`apply` stage: rewrite every node's table; None when there is nothing to do.
+def converge(lab: LabFile, alloc: Allocation, enforced: Collection[str],
+             held: Mapping[str, str] | None = None) -> Enforced | None:
+    """The `up`/`apply` stage: rewrite the table of every node that does not hold its rules
+    yet; None when there is nothing to do.
 
-    `enforced`: the policies the lab's state records as enforced now."""
-    if not needed(lab, enforced):
+    `enforced`: the policies the lab's state records as enforced now; `held`: node → digest
+    of the rules the state records in force there (empty: not known, every node is written)."""
+    if not needed(lab, enforced, held):
         return None
     node_netns = {name: names.node_netns(lab.lab.name, name) for name in alloc.nodes}
-    return enforce(lab, alloc.pod_ips, node_netns)
+    return enforce(lab, alloc.pod_ips, node_netns, held)
+
+
+def failure(result: Enforced, before: Collection[str], lab_file: str, command: str) -> str:
+    """What to say when nft refused some nodes' rules: which nodes, why, what they still hold."""
+    kept = f"the rules of NetworkPolicies {', '.join(before)}" if before else "no NetworkPolicy rules"
+    lines = [f"NetworkPolicy rules not applied on {len(result.failed)} of {result.nodes} nodes "
+             f"(nft replaces a node's rules in one transaction, so each of these still holds its previous "
+             f"rules: {kept}, as before this run):"]
+    for node, why in sorted(result.failed.items()):
+        lines.append(f"  node {node}: {why}")
+    good = sorted(set(result.held) - set(result.failed))
+    if good:
+        lines.append(f"the new rules are in force on node{'s' if len(good) > 1 else ''} {', '.join(good)}")
+    lines.append(f"fix the cause and run `netlab {command} {lab_file}` again: it retries only the nodes "
+                 "that are behind (if nft rejected the rules themselves, that is a netlab bug: please "
+                 "report it with the lab file)")
+    return "\n".join(lines)

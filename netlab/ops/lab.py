@@ -151,9 +151,13 @@ def up(lab: LabFile, progress=None) -> UpResult:
             timings.mark("start containers")
             if start_daemons(the_plan):
                 timings.mark("start node daemons")
-            # policies are not in the namespace fingerprints: every run rewrites them, nothing is rebuilt
-            enforced = enforce.converge(lab, the_plan.alloc, record.policies)
+            # policies are not in the namespace fingerprints: every run converges them (the nodes whose
+            # recorded rules are behind are rewritten), nothing is rebuilt
+            enforced = enforce.converge(lab, the_plan.alloc, record.policies, record.policy_nodes)
             timings.mark("network policies")
+            if enforced is not None and not enforced.complete:
+                record = record.with_enforced(enforced.policies, enforced.digest, enforced.held, False)
+                raise NetlabError(enforce.failure(enforced, record.policies, lab.source, "up"))
             proxied = services.converge(lab, the_plan.alloc, record)
             timings.mark("services")
             impairments = impair.converge(lab, old.impairments if old else ())
@@ -174,7 +178,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
             raise
         record = _record(lab, the_plan, record, {ns.name for ns in the_plan.namespaces}, status="ready")
         if enforced is not None:
-            record = record.with_policies(enforced.policies, enforced.digest)
+            record = record.with_enforced(enforced.policies, enforced.digest, enforced.held, True)
         if proxied is not None:
             record = replace(record, services=proxied)
         record = replace(record, impairments=impairments)
@@ -376,6 +380,9 @@ def _record(lab: LabFile, the_plan: Plan, old: LabRecord | None, done: set[str],
         nodes=tuple(nodes), pods=tuple(pods),
         # the rules in the node namespaces outlive a failed run: keep knowing they are there
         policies=old.policies if old else (), policy_digest=old.policy_digest if old else None,
+        # a node namespace built anew holds no rules: only kept ones still hold what was recorded
+        policy_nodes={node: held for node, held in old.policy_nodes.items()
+                      if names.node_netns(lab.lab.name, node) in done} if old else {},
         services=old.services if old else ())
 
 

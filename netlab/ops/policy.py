@@ -57,9 +57,10 @@ def apply_file(lab: LabFile) -> Applied:
                 f"`netlab apply` changes NetworkPolicies and Services only — run `netlab up {lab.source}` to converge "
                 "the whole lab")
         before = record.policies
-        enforced = enforce.converge(lab, the_plan.alloc, record.policies)
+        enforced = enforce.converge(lab, the_plan.alloc, record.policies, record.policy_nodes)
         if enforced is not None:
-            record = record.with_policies(enforced.policies, enforced.digest)
+            # per node: nft -f is atomic per node, so a node nft refused keeps its previous rules
+            record = record.with_enforced(enforced.policies, enforced.digest, enforced.held, enforced.complete)
         proxied = services.converge(lab, the_plan.alloc, record)
         if proxied is not None:
             record = replace(record, services=proxied)
@@ -67,6 +68,8 @@ def apply_file(lab: LabFile) -> Applied:
         record = replace(record, pods=tuple(replace(pod, labels=labels[pod.key]) for pod in record.pods),
                          source=_source(lab), updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         state.save(name, record)
+    if enforced is not None and not enforced.complete:
+        raise NetlabError(enforce.failure(enforced, before, lab.source, "apply"))
     now = tuple(p.key for p in lab.policies)
     return Applied(name, now, tuple(k for k in now if k not in before), tuple(k for k in before if k not in now),
                    len(the_plan.alloc.nodes), time.perf_counter() - started)

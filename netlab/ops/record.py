@@ -301,9 +301,14 @@ class LabRecord:
     pending: tuple[str, ...] | None = None   # namespaces being created by a run not yet finished
     impairments: tuple[ImpairmentRecord, ...] = ()
     services: tuple[ServiceRecord, ...] = ()   # as kube-proxy's rules were last written
+    # node -> digest of the nft rules in force there (`nft -f` is atomic per node, not per lab);
+    # `policies`/`policy_digest` are claimed only once every node holds them. Empty: not known
+    # per node (a record from before, or a lab without policies): every node is rewritten.
+    policy_nodes: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "namespaces", _frozen(self.namespaces))
+        object.__setattr__(self, "policy_nodes", _frozen(self.policy_nodes))
         object.__setattr__(self, "nodes", tuple(self.nodes))
         object.__setattr__(self, "pods", tuple(self.pods))
         object.__setattr__(self, "policies", tuple(self.policies))
@@ -336,6 +341,15 @@ class LabRecord:
         """After a converge: the policies enforced and the digest of the rules (kept only with policies)."""
         return replace(self, policies=policies, policy_digest=digest if policies else None)
 
+    def with_enforced(self, policies: tuple[str, ...], digest: str, held: Mapping[str, str],
+                      complete: bool) -> LabRecord:
+        """After a converge: the rules in force per node (`held`). The lab-wide policies and digest
+        are claimed only when every node holds them (`complete`); then, without policies, nothing
+        is kept per node either (the record keeps its earlier shape)."""
+        if not complete:
+            return replace(self, policy_nodes=held)
+        return replace(self.with_policies(policies, digest), policy_nodes=held if policies else {})
+
     def to_json(self) -> dict:
         out = {
             "version": VERSION, "name": self.name, "backend": self.backend, "source": self.source,
@@ -350,6 +364,8 @@ class LabRecord:
             out["impairments"] = [i.to_json() for i in self.impairments]
         if self.services:      # likewise: only a lab with Services (or kube-proxy rules) has the key
             out["services"] = [svc.to_json() for svc in self.services]
+        if self.policy_nodes:  # likewise: only a lab with policies (or rules left on a node) has the key
+            out["policyNodes"] = dict(sorted(self.policy_nodes.items()))
         if self.pending is not None:
             out["pending"] = list(self.pending)
         return out
@@ -376,7 +392,8 @@ class LabRecord:
                 policies=tuple(data.get("policies") or ()), policy_digest=data.get("policyDigest"),
                 pending=data.get("pending"),
                 impairments=tuple(ImpairmentRecord.from_json(i) for i in data.get("impairments", [])),
-                services=tuple(ServiceRecord.from_json(s) for s in data.get("services") or ()))
+                services=tuple(ServiceRecord.from_json(s) for s in data.get("services") or ()),
+                policy_nodes=dict(data.get("policyNodes") or {}))
         except (KeyError, TypeError, AttributeError) as err:
             raise RecordError(f"not a lab record ({type(err).__name__}: {err})") from err
 

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -145,6 +146,102 @@ def test_apply_changes_policies_without_rebuilding(make_lab, tmp_path):
 
     assert {ns: netns.inode(ns) for ns in lab_namespaces(name)} == inodes
     assert sorted(lab_processes(name)) == containers
+
+
+def _table(netns_name: str) -> str:
+    """The policy table of a node namespace, with handles ("" when there is none)."""
+    proc = subprocess.run(["ip", "netns", "exec", netns_name, "nft", "-a", "list", "table", "inet", "netlab_policy"],
+                          capture_output=True, text=True)
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+def _until(condition, what: str) -> None:
+    """Wait for the kernel to reach a state another process set up (no timing is asserted)."""
+    for _ in range(400):
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"never: {what}")
+
+
+def test_apply_is_atomic_per_node_and_retries_the_nodes_behind(make_lab, tmp_path):
+    name = lab_name("pn")
+    deny_x, deny_egress = _case("deny-ingress-x/tcp80"), _case("deny-egress-x/tcp80")
+    _, _, path = make_lab(named(deny_x.yaml, name))
+    good, bad = f"{name}.node-1", f"{name}.node-2"
+    before = state.load(name)
+    assert before.policies == ("x/deny-ingress",)
+    assert "map ingress_isolated" in _table(good) and "map ingress_isolated" in _table(bad)
+
+    # node-2's table replaced by one another process owns (nft's "flags owner"): nft -f cannot touch it
+    subprocess.run(["ip", "netns", "exec", bad, "nft", "delete", "table", "inet", "netlab_policy"], check=True)
+    holder = subprocess.Popen(["ip", "netns", "exec", bad, "nft", "-i"], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    try:
+        holder.stdin.write("add table inet netlab_policy { flags owner; }\n")
+        holder.stdin.flush()
+        _until(lambda: "flags owner" in _table(bad), "the owned table is there")
+        path.write_text(named(deny_egress.yaml, name))
+        proc = netlab("apply", str(path))
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert "node node-2: nft exited 1" in proc.stderr and "node node-1:" not in proc.stderr
+        assert "NetworkPolicies x/deny-ingress" in proc.stderr          # what node-2 still holds
+        assert "new rules are in force on node node-1" in proc.stderr
+        after = state.load(name)
+        # the lab-wide claim stays the old one; per node, only node-1 holds the new rules
+        assert after.policies == ("x/deny-ingress",) and after.policy_digest == before.policy_digest
+        assert after.policy_nodes["node-2"] == before.policy_nodes["node-2"]
+        assert after.policy_nodes["node-1"] != before.policy_nodes["node-1"]
+        listed = _table(good)
+        assert "map egress_isolated" in listed and "ingress_isolated" not in listed
+        assert "flags owner" in _table(bad) and "isolated" not in _table(bad)
+    finally:
+        holder.stdin.close()
+        holder.wait()
+    _until(lambda: "flags owner" not in _table(bad), "the owned table went with its owner")
+
+    # the obstacle gone: a later apply rewrites node-2 only, and the lab holds the new rules everywhere
+    handle = _table(good).splitlines()[0]
+    assert "# handle" in handle
+    out = netlab("apply", str(path), check=True).stdout
+    assert "+x/deny-egress" in out and "-x/deny-ingress" in out
+    converged = state.load(name)
+    assert converged.policies == ("x/deny-egress",)
+    assert converged.policy_nodes["node-1"] == after.policy_nodes["node-1"]
+    assert set(converged.policy_nodes) == {"node-1", "node-2"}
+    assert "map egress_isolated" in _table(bad)
+    assert _table(good).splitlines()[0] == handle      # same table handle: node-1 was not rewritten
+    tcp80 = prober.Check(80, Protocol.TCP)
+    assert observe(name, [tcp80])[tcp80] == dict(deny_egress.expected)
+
+    # `up` likewise: node-1 refuses, the run fails naming it; the next `up` retries node-1 alone
+    subprocess.run(["ip", "netns", "exec", good, "nft", "delete", "table", "inet", "netlab_policy"], check=True)
+    holder = subprocess.Popen(["ip", "netns", "exec", good, "nft", "-i"], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    try:
+        holder.stdin.write("add table inet netlab_policy { flags owner; }\n")
+        holder.stdin.flush()
+        _until(lambda: "flags owner" in _table(good), "the owned table is there")
+        path.write_text(named(deny_x.yaml, name))
+        proc = netlab("up", str(path))
+        assert proc.returncode == 1 and "node node-1: nft exited 1" in proc.stderr, proc.stderr
+        assert "NetworkPolicies x/deny-egress" in proc.stderr and "node node-2:" not in proc.stderr
+        failed = state.load(name)
+        assert failed.status == "failed" and failed.policies == ("x/deny-egress",)
+        assert failed.policy_nodes["node-1"] == converged.policy_nodes["node-1"]
+        assert "map ingress_isolated" in _table(bad)
+    finally:
+        holder.stdin.close()
+        holder.wait()
+    _until(lambda: "flags owner" not in _table(good), "the owned table went with its owner")
+    handle = _table(bad).splitlines()[0]
+    assert "0 namespaces created" in netlab("up", str(path), check=True).stdout
+    final = state.load(name)
+    assert final.status == "ready" and final.policies == ("x/deny-ingress",)
+    assert final.policy_nodes["node-2"] == failed.policy_nodes["node-2"]
+    assert "map ingress_isolated" in _table(good) and _table(bad).splitlines()[0] == handle
+    assert observe(name, [tcp80])[tcp80] == dict(deny_x.expected)
 
 
 def _nft_tables_root() -> str:

@@ -148,3 +148,19 @@ spec:
              and not line.strip().startswith(("type ", "}"))]
     assert len(rules) < 15, rules
     assert script.count("chain ") == 3 and script.count("set pods-") == 2
+
+
+def test_a_partial_converge_names_the_nodes_behind_and_what_they_hold() -> None:
+    from netlab.kernel.policy import Enforced, failure
+    result = Enforced(("x/new",), "lab", 3, {"node-1": "n1-new", "node-2": "n2-old", "node-3": "n3-new"},
+                      {"node-2": "nft exited 1: Operation not permitted"})
+    assert not result.complete and Enforced(("x/new",), "lab", 1, {"node-1": "a"}).complete
+    text = failure(result, ("x/old",), "lab.yaml", "apply")
+    assert text.splitlines() == [
+        "NetworkPolicy rules not applied on 1 of 3 nodes (nft replaces a node's rules in one transaction, so "
+        "each of these still holds its previous rules: the rules of NetworkPolicies x/old, as before this run):",
+        "  node node-2: nft exited 1: Operation not permitted",
+        "the new rules are in force on nodes node-1, node-3",
+        "fix the cause and run `netlab apply lab.yaml` again: it retries only the nodes that are behind (if nft "
+        "rejected the rules themselves, that is a netlab bug: please report it with the lab file)"]
+    assert "no NetworkPolicy rules" in failure(result, (), "lab.yaml", "up")

@@ -90,6 +90,23 @@ def test_a_pod_sandbox_is_written_only_when_there_is_one():
         assert LabRecord.from_json(raw).pod("x/a").sandbox is None
 
 
+def test_the_rules_per_node_are_written_only_when_known_and_claimed_lab_wide_only_when_complete():
+    raw = fixture("current")
+    record = LabRecord.from_json(raw)
+    assert record.policy_nodes == {} and "policyNodes" not in record.to_json()   # older shape kept
+    partial = record.with_enforced(("x/new",), "lab-new", {"node-1": "n1-new", "node-2": "n2-old"}, complete=False)
+    assert (partial.policies, partial.policy_digest) == (record.policies, record.policy_digest)   # not claimed
+    assert partial.to_json()["policyNodes"] == {"node-1": "n1-new", "node-2": "n2-old"}
+    assert LabRecord.from_json(partial.to_json()) == partial
+    with pytest.raises(TypeError):
+        partial.policy_nodes["node-2"] = "n2-new"
+    done = partial.with_enforced(("x/new",), "lab-new", {"node-1": "n1-new", "node-2": "n2-new"}, complete=True)
+    assert (done.policies, done.policy_digest) == (("x/new",), "lab-new")
+    assert done.policy_nodes == {"node-1": "n1-new", "node-2": "n2-new"}
+    none = done.with_enforced((), "lab-none", {"node-1": "a", "node-2": "b"}, complete=True)
+    assert none.policies == () and none.policy_digest is None and "policyNodes" not in none.to_json()
+
+
 def test_container_entries_of_another_shape_are_skipped():
     raw = fixture("current")
     raw["pods"][0]["containers"].append({"pid": 1})
