@@ -107,12 +107,17 @@ def validate(file):
 
 def _print_kube_proxy(labfile, the_plan) -> None:
     """Each node's kube-proxy ruleset, as written once every selected pod is ready."""
-    from ..core import endpoints, kubeproxy   # lazily: only for a dry run with Services
+    from ..core import endpoints, kubeproxy, kubeproxy_iptables   # lazily: only for a dry run with Services
     from ..core.clusterip import KUBERNETES_SERVICE
     if not any(svc.key != KUBERNETES_SERVICE for svc in labfile.services):
         return
     ready = {pod.key: True for pod in labfile.pods}
+    iptables = labfile.lab.kube_proxy_mode == "iptables"
     for node, proxy in endpoints.node_proxies(labfile, the_plan.alloc, ready).items():
-        click.echo(f"\n# kube-proxy (nftables mode, every pod ready): nft -f - inside "
-                   f"{names.node_netns(labfile.lab.name, node)}")
-        click.echo(kubeproxy.ruleset(proxy), nl=False)
+        where = names.node_netns(labfile.lab.name, node)
+        if iptables:
+            click.echo(f"\n# kube-proxy (iptables mode, every pod ready): iptables-restore inside {where}")
+            click.echo(kubeproxy_iptables.ruleset(proxy), nl=False)
+        else:
+            click.echo(f"\n# kube-proxy (nftables mode, every pod ready): nft -f - inside {where}")
+            click.echo(kubeproxy.ruleset(proxy), nl=False)

@@ -20,17 +20,20 @@ from ..model.lab import Protocol
 from .procs import ProcRecord
 
 NFT = "nft"
+IPTABLES_RESTORE = "iptables-restore"
 CONNTRACK = "conntrack"
 NFT_TIMEOUT = 30.0
+NFT_TABLE = "kube-proxy"
 READY_WAIT = 5.0   # seconds a just-started container gets to bind its declared ports
 
 
-def check_tools(lab_name: str) -> None:
-    missing = [tool for tool in (NFT, CONNTRACK) if shutil.which(tool) is None]
+def check_tools(lab_name: str, mode: str = "nftables") -> None:
+    tools = (NFT, CONNTRACK) + ((IPTABLES_RESTORE,) if mode == "iptables" else ())
+    missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         raise KernelFeatureMissing(
-            f"lab {lab_name!r} has Services, proxied by kube-proxy's nftables rules, but {', '.join(missing)} "
-            "is not installed; nothing was created — apt-get install nftables conntrack")
+            f"lab {lab_name!r} has Services, proxied by kube-proxy's {mode} rules, but {', '.join(missing)} "
+            "is not installed; nothing was created — apt-get install nftables iptables conntrack")
 
 
 def _bound(switch: netns.Switcher, ns_name: str) -> set[tuple[int, str]]:
@@ -104,32 +107,78 @@ def readiness(pods: Iterable[RunningPod], wait: float = READY_WAIT) -> dict[str,
     return ready
 
 
-def program(scripts: Mapping[str, str]) -> None:
-    """Run each node's script with `nft -f -` inside its namespace, all nodes in parallel."""
+def program(scripts: Mapping[str, str], command: tuple[str, ...] = (NFT, "-f", "-")) -> None:
+    """Run each node's script with `nft -f -` (or `command`) inside its namespace, all nodes in parallel."""
+    tool = command[0]
     running: list[tuple[str, subprocess.Popen]] = []
     failures: list[str] = []
     try:
         for name, script in scripts.items():
             try:
-                proc = procs.popen_in(name, [NFT, "-f", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                proc = procs.popen_in(name, list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True)
             except FileNotFoundError as err:
-                missing = "the nft command" if err.filename in (NFT, None) else f"namespace {name}"
+                missing = f"the {tool} command" if err.filename in (tool, None) else f"namespace {name}"
                 raise NetlabError(f"cannot program kube-proxy's rules in {name}: {missing} is not there; "
                                   "run `netlab up` to rebuild the lab") from err
             running.append((name, proc))
         for name, proc in running:
             _, err = proc.communicate(scripts[name], timeout=NFT_TIMEOUT)
             if proc.returncode != 0:
-                failures.append(f"{name}: nft exited {proc.returncode}: {' '.join(err.split())[:400]}")
+                failures.append(f"{name}: {tool} exited {proc.returncode}: {' '.join(err.split())[:400]}")
     finally:
         for _, proc in running:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
     if failures:
-        raise NetlabError("nft rejected kube-proxy's rules (a netlab bug: please report it with the lab file) in "
+        raise NetlabError(f"{tool} rejected kube-proxy's rules (a netlab bug: please report it with the lab file) in "
                           + "; ".join(failures))
+
+
+def program_iptables(scripts: Mapping[str, str]) -> None:
+    """iptables mode: each node's filter and nat tables replaced by one `iptables-restore` (atomic per
+    table), after the nftables mode's table is gone (a lab switched from nftables mode keeps no trace)."""
+    program({name: f"add table ip {NFT_TABLE}\ndelete table ip {NFT_TABLE}\n" for name in scripts})
+    program(scripts, (IPTABLES_RESTORE, "-w"))
+
+
+def clear_iptables(node_netns: list[str]) -> None:
+    """nftables mode: remove what iptables mode left in the nodes (a lab switched from it), as kube-proxy's
+    CleanupLeftovers does: the built-in chains' jumps into KUBE-* chains, then those chains; nothing else."""
+    if shutil.which("iptables-save") is None or shutil.which(IPTABLES_RESTORE) is None:
+        return
+    scripts = {}
+    for ns_name in node_netns:
+        proc = procs.popen_in(ns_name, ["iptables-save"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        out, _ = proc.communicate(timeout=NFT_TIMEOUT)
+        script = _cleanup(out)
+        if script:
+            scripts[ns_name] = script
+    if scripts:
+        program(scripts, (IPTABLES_RESTORE, "-w", "--noflush"))
+
+
+def _cleanup(saved: str) -> str:
+    """An `iptables-restore --noflush` input deleting the KUBE-* chains of `saved` and the jumps into them."""
+    lines: list[str] = []
+    table, chains, jumps = "", [], []
+
+    def close() -> None:
+        if chains:
+            lines.extend([f"*{table}", *(f":{c} - [0:0]" for c in chains), *jumps, *(f"-X {c}" for c in chains),
+                          "COMMIT"])
+    for line in saved.splitlines():
+        if line.startswith("*"):
+            table, chains, jumps = line[1:], [], []
+        elif line.startswith(":KUBE-"):
+            chains.append(line[1:].split()[0])
+        elif line.startswith("-A ") and not line.split()[1].startswith("KUBE-") and " -j KUBE-" in line:
+            jumps.append("-D " + line[3:])
+        elif line == "COMMIT":
+            close()
+            chains = []
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def flush_udp(node_netns: list[str], stale: list[tuple[str, str, int | None]]) -> None:

@@ -59,6 +59,7 @@ class LabSpec:
     underlay_mtu: int = 1500
     options: Any = None                # the backend's own options (e.g. spec.vxlan), None if it has none
     impairments: tuple[LinkImpairment, ...] = ()
+    kube_proxy_mode: str = "nftables"  # spec.kubeProxy.mode: "nftables" | "iptables"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ no endpoints in a lab without an API server.
 """
 from __future__ import annotations
 
-from ..core import endpoints, kubeproxy
+from ..core import endpoints, kubeproxy, kubeproxy_iptables
 from ..core.clusterip import KUBERNETES_SERVICE
 from ..core.ipam import Allocation
 from ..kernel import kubeproxy as proxy_kernel
@@ -27,12 +27,13 @@ def needed(lab: LabFile, record: LabRecord) -> bool:
 
 def check_tools(lab: LabFile) -> None:
     if wanted(lab):
-        proxy_kernel.check_tools(lab.lab.name)
+        proxy_kernel.check_tools(lab.lab.name, lab.lab.kube_proxy_mode)
 
 
 def rulesets(lab: LabFile, alloc: Allocation, ready: dict[str, bool]) -> dict[str, str]:
-    """node namespace → its kube-proxy script."""
-    return {names.node_netns(lab.lab.name, node): kubeproxy.ruleset(proxy)
+    """node namespace → its kube-proxy script (an `nft -f` script, or an `iptables-restore` input)."""
+    generate = kubeproxy_iptables.ruleset if lab.lab.kube_proxy_mode == "iptables" else kubeproxy.ruleset
+    return {names.node_netns(lab.lab.name, node): generate(proxy)
             for node, proxy in endpoints.node_proxies(lab, alloc, ready).items()}
 
 
@@ -78,7 +79,11 @@ def converge(lab: LabFile, alloc: Allocation, record: LabRecord) -> tuple[Servic
         return None
     ready = proxy_kernel.readiness(record.pods)
     scripts = rulesets(lab, alloc, ready)
-    proxy_kernel.program(scripts)
+    if lab.lab.kube_proxy_mode == "iptables":
+        proxy_kernel.program_iptables(scripts)
+    else:
+        proxy_kernel.program(scripts)
+        proxy_kernel.clear_iptables(list(scripts))
     described = describe(lab, alloc, ready) if wanted(lab) else ()
     stale = _udp_endpoints(record.services) - _udp_endpoints(described)
     if stale:

@@ -214,9 +214,10 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
     proxy = check.mapping(spec.get("kubeProxy", MISSING), "spec.kubeProxy")
     check.known_keys(proxy, "spec.kubeProxy", ("mode",))
     mode = check.string(proxy.get("mode", MISSING), "spec.kubeProxy.mode")
-    if mode not in (None, "nftables"):
+    if mode not in (None, "nftables", "iptables"):
         check.error("spec.kubeProxy.mode", f"kube-proxy mode {mode!r} is not available",
-                    "netlab implements kube-proxy's nftables mode (the default): use mode: nftables")
+                    "netlab implements kube-proxy's nftables (the default) and iptables modes: use mode: nftables "
+                    "or mode: iptables")
     backend_text = check.string(spec.get("backend", MISSING), "spec.backend") or DEFAULT.value
     try:
         backend = Backend(backend_text)
@@ -233,7 +234,8 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
     name = name or "invalid"   # keeps checking the rest; the error stops the build
     defaults = LabSpec(name, backend, ())
     return LabSpec(name, backend, tuple(nodes), subnet or defaults.underlay_subnet,
-                   mtu or defaults.underlay_mtu, options, _load_impairments(spec, check))
+                   mtu or defaults.underlay_mtu, options, _load_impairments(spec, check),
+                   kube_proxy_mode=mode if mode == "iptables" else "nftables")
 
 
 def _load_impairments(spec: dict, check: DocChecker) -> tuple[LinkImpairment, ...]:

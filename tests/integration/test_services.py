@@ -1,6 +1,7 @@
-"""Services on real namespaces: kube-proxy's nftables rules in the nodes, real traffic through them.
+"""Services on real namespaces: kube-proxy's rules in the nodes, real traffic through them.
 
-topologies/services.yaml is built once (under a name unique to the run); every check sends
+topologies/services.yaml is built once per kube-proxy mode (nftables, then iptables; under a
+name unique to the run); every check of the `lab` fixture runs in both modes and sends
 real connections from inside pods, nodes or the VPC namespace, and the built-in responders
 answer with the pod's name, so which endpoint answered is visible.
 """
@@ -53,10 +54,12 @@ print(json.dumps(out))
 """
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    name = lab_name("svc")
-    text = TOPOLOGY.read_text().replace("name: services\n", f"name: {name}\n", 1)
+@pytest.fixture(scope="module", params=["nftables", "iptables"])
+def lab(request, tmp_path_factory):
+    name = lab_name("svc" if request.param == "nftables" else "svcipt")
+    text = TOPOLOGY.read_text().replace("name: services\n", f"name: {name}\n", 1) \
+        .replace("kubeProxy: {mode: nftables}", f"kubeProxy: {{mode: {request.param}}}", 1)
+    assert f"mode: {request.param}" in text
     path = tmp_path_factory.mktemp("svc") / "services.yaml"
     path.write_text(text)
     labfile = loader.load_file(str(path))
@@ -145,6 +148,8 @@ def test_service_without_endpoints_refuses_at_once(lab):
 
 
 def test_unserved_port_of_a_clusterip_is_rejected(lab):
+    if mode(lab) == "iptables":
+        pytest.skip("kube-proxy's iptables mode has no cluster-ips-check: only its nftables mode rejects there")
     client = pod_ns(lab, "client")[0]
     assert connect(client.netns, service(lab, "web").cluster_ip, 81, timeout=5.0) == ["errno:ECONNREFUSED"]
 
@@ -174,12 +179,34 @@ def test_network_policy_denying_the_backend_denies_its_service(lab):
     assert connect(client.netns, guarded.ip, 8080, timeout=1.0) == ["errno:timeout"]
 
 
+def mode(record: LabRecord) -> str:
+    return "iptables" if "svcipt" in record.name else "nftables"
+
+
 def test_node_holds_kube_proxys_table(lab):
+    if mode(lab) == "iptables":
+        pytest.skip("the nftables mode's table; test_node_holds_kube_proxys_iptables_chains checks iptables mode")
     node = lab.nodes[0].netns
     out = subprocess.run(["ip", "netns", "exec", node, "nft", "list", "table", "ip", "kube-proxy"],
                          capture_output=True, text=True, check=True).stdout
     assert "service-SUSTUHLJ-default/web/tcp/http" in out
     assert "masquerade fully-random" in out and "numgen random mod 3" in out
+
+
+def test_node_holds_kube_proxys_iptables_chains(lab):
+    if mode(lab) != "iptables":
+        pytest.skip("iptables mode only")
+    node = lab.nodes[0].netns
+    out = subprocess.run(["ip", "netns", "exec", node, "iptables-save"], capture_output=True, text=True,
+                         check=True).stdout
+    web = service(lab, "web")
+    assert f'-A KUBE-SERVICES -d {web.cluster_ip}/32 -p tcp -m comment --comment "default/web:http cluster IP"' in out
+    assert "-j KUBE-SVC-CDGGSHYLG3RE2FKL" in out   # base32(sha256("default/web:http" + "tcp"))[:16]
+    assert "--mode random --probability 0.33333333349" in out and "-j MASQUERADE --random-fully" in out
+    assert "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000" in out
+    nft = subprocess.run(["ip", "netns", "exec", node, "nft", "list", "tables"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "kube-proxy" not in nft   # one kube-proxy per node: the nftables mode's table is not there
 
 
 def test_down_leaves_nothing(tmp_path):
@@ -244,6 +271,39 @@ def test_up_again_scales_a_deployment_touching_only_the_new_pods_and_apply_rewri
         assert connect(client.netns, ip, 80, timeout=5.0) == ["errno:ECONNREFUSED"]
         assert set(connect(client.netns, ip, 8081, count=3)) <= set(after)
         assert pids(state.load(name)) == after  # no restart
+    finally:
+        netlab("down", "--name", name)
+
+
+def test_apply_switches_kube_proxy_mode_leaving_no_rules_of_the_other(tmp_path):
+    name = lab_name("svcmode")
+    text = TOPOLOGY.read_text().replace("name: services\n", f"name: {name}\n", 1)
+    iptables_text = text.replace("kubeProxy: {mode: nftables}", "kubeProxy: {mode: iptables}", 1)
+    assert iptables_text != text
+    path = tmp_path / "s.yaml"
+    path.write_text(iptables_text)
+    netlab("up", str(path), "-q", check=True)
+    try:
+        record = state.load(name)
+        node, client = record.nodes[0].netns, next(p for p in record.pods if p.name == "client")
+
+        def kube_chains() -> int:
+            out = subprocess.run(["ip", "netns", "exec", node, "iptables-save"], capture_output=True, text=True,
+                                 check=True).stdout
+            return sum(1 for line in out.splitlines() if line.startswith(":KUBE-"))
+
+        def nft_tables() -> str:
+            return subprocess.run(["ip", "netns", "exec", node, "nft", "list", "tables"], capture_output=True,
+                                  text=True, check=True).stdout
+        assert kube_chains() > 10 and "kube-proxy" not in nft_tables()
+        path.write_text(text)
+        netlab("apply", str(path), check=True)
+        assert kube_chains() == 0 and "table ip kube-proxy" in nft_tables()
+        assert set(connect(client.netns, service(record, "web").cluster_ip, 80, count=10)) <= web_names(record)
+        path.write_text(iptables_text)
+        netlab("apply", str(path), check=True)
+        assert kube_chains() > 10 and "kube-proxy" not in nft_tables()
+        assert set(connect(client.netns, service(record, "web").cluster_ip, 80, count=10)) <= web_names(record)
     finally:
         netlab("down", "--name", name)
 
