@@ -334,6 +334,68 @@ def test_trace_macvlan_leaves_by_the_parent_and_arrives_at_the_child(make_lab):
     assert all(h["observed"] for h in data["hops"]) and data["verdict"] == "delivered"
 
 
+@pytest.fixture(scope="module")
+def services_lab(tmp_path_factory):
+    """topologies/services.yaml under a run-unique name."""
+    from netlab.ops import lab as lab_ops
+    from netlab.spec import loader
+    path = tmp_path_factory.mktemp("svc") / "lab.yaml"
+    path.write_text(topology_lab("services"))
+    labfile = loader.load_file(str(path))
+    lab_ops.up(labfile)
+    try:
+        yield labfile.lab.name
+    finally:
+        lab_ops.down(labfile.lab.name)
+
+
+def test_trace_to_a_service_shows_the_dnat_to_the_endpoint_that_answered(services_lab):
+    name = services_lab
+    record = state.load(name)
+    web = next(s for s in record.services if s.key == "default/web")
+    client = pod(name, "client")
+    n1, n2 = f"{name}.node-1", f"{name}.node-2"
+    pods_by_ip = {p.ip: p for p in record.pods}
+    for dst, args in (("default/web", ("--port", "80")), (f"{web.cluster_ip}:80", ()),
+                      ("svc/default/web", ("--port", "80"))):
+        data = trace(name, "client", dst, *args)
+        assert (data["to"], data["protocol"], data["port"]) == ("svc/default/web", "TCP", 80)
+        (dnat,) = [h for h in data["hops"] if h["action"] == "dnat"]
+        endpoint = re.search(r"dnat to (\S+):8080;", dnat["detail"]).group(1)
+        # the endpoint conntrack says answered is the one the DNAT names, one of the Service's
+        assert f"conntrack: reply from {endpoint}:8080" in dnat["detail"]
+        assert endpoint in {e.ip for e in web.endpoints}
+        target = pods_by_ip[endpoint]
+        head = [(client.netns, None, "eth0", "route"), (n1, host_veth(name, "node-1", "client"), "cni0", "bridge"),
+                (n1, "cni0", None, "dnat")]
+        if target.node == "node-1":
+            tail = [(n1, "cni0", "cni0", "route"), (n1, "cni0", host_veth(name, "node-1", target.name), "bridge")]
+        else:
+            tail = [(n1, "cni0", "flannel.1", "route"), (n1, "flannel.1", "eth0", "encap"),
+                    (f"{name}.vpc", "node-1", "node-2", "bridge"), (n2, "eth0", "flannel.1", "decap"),
+                    (n2, "flannel.1", "cni0", "route"), (n2, "cni0", host_veth(name, "node-2", target.name), "bridge")]
+        assert path(data) == head + tail + [(target.netns, "eth0", None, "deliver")]
+        assert data["hops"][3]["detail"].startswith(f"{endpoint} ")   # routed by its translated address
+        assert all(h["observed"] for h in data["hops"]) and data["verdict"] == "delivered"
+    udp = trace(name, "client", "default/web", "--protocol", "udp")
+    (dnat,) = [h for h in udp["hops"] if h["action"] == "dnat"]
+    assert (udp["protocol"], udp["port"]) == ("UDP", 53) and ":5353; now 172.16.0.2 > " in dnat["detail"]
+    assert all(h["observed"] for h in udp["hops"]) and udp["verdict"] == "delivered"
+
+
+def test_trace_to_a_service_whose_endpoint_a_policy_denies_names_the_policy(services_lab):
+    name = services_lab
+    data = trace(name, "client", "guarded")
+    assert [h["action"] for h in data["hops"]][2] == "dnat"
+    last = data["hops"][-1]
+    assert last["action"] == "drop" and "default/deny-guarded" in last["detail"] and data["verdict"] == "dropped"
+    assert all(h["observed"] for h in data["hops"])
+    for bad in (("node-1", "default/web", "--port", "80"), ("client", "default/web"),
+                ("client", "web", "--protocol", "icmp")):
+        proc = netlab("trace", "--name", name, *bad)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+
+
 @needs_dot
 def test_trace_svg_draws_the_path_over_the_lab(demo, tmp_path):
     out = tmp_path / "path.svg"
