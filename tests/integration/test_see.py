@@ -334,6 +334,63 @@ def test_trace_macvlan_leaves_by_the_parent_and_arrives_at_the_child(make_lab):
     assert all(h["observed"] for h in data["hops"]) and data["verdict"] == "delivered"
 
 
+needs_bird = pytest.mark.skipif(shutil.which("bird") is None, reason="bird (Debian package bird2) is not installed")
+
+
+def bgp_converged(name: str) -> None:
+    from netlab.tools import bgp
+    deadline = time.monotonic() + 60.0   # not a timing assertion: how long before calling it a failure
+    while not bgp.converged(state.load(name)):
+        if time.monotonic() > deadline:
+            pytest.fail(f"lab {name}: BGP did not converge: {bgp.lab_sessions(state.load(name))}")
+        time.sleep(0.2)
+
+
+@needs_bird
+def test_trace_bgp_mesh_is_a_plain_routed_hop_via_the_peers_underlay_ip(make_lab):
+    labfile, _, _ = make_lab(topology_lab("bgp-mesh"))
+    name = labfile.lab.name
+    bgp_converged(name)
+    data = trace(name, "a", "b")
+    n1, n2 = f"{name}.node-1", f"{name}.node-2"
+    assert path(data) == [(f"{name}.default.a", None, "eth0", "route"),
+                          (n1, host_veth(name, "node-1", "a"), "cni0", "bridge"),
+                          (n1, "cni0", "eth0", "route"),
+                          (f"{name}.vpc", "node-1", "node-2", "bridge"),
+                          (n2, "eth0", "cni0", "route"),
+                          (n2, "cni0", host_veth(name, "node-2", "b"), "bridge"),
+                          (f"{name}.default.b", "eth0", None, "deliver")]
+    # the route BIRD installed (proto bird): the other node's block via its underlay IP
+    assert data["hops"][2]["detail"] == "172.16.1.2 via 10.250.0.11 dev eth0"
+    assert all(h["observed"] for h in data["hops"]) and data["verdict"] == "delivered"
+
+
+@needs_bird
+def test_trace_bgp_racks_crosses_the_vpc_router_between_racks(make_lab):
+    labfile, _, _ = make_lab(topology_lab("bgp-racks"))
+    name = labfile.lab.name
+    bgp_converged(name)
+    data = trace(name, "a", "c")
+    n1, n3, vpc = f"{name}.node-1", f"{name}.node-3", f"{name}.vpc"
+    assert path(data) == [(f"{name}.default.a", None, "eth0", "route"),
+                          (n1, host_veth(name, "node-1", "a"), "cni0", "bridge"),
+                          (n1, "cni0", "eth0", "route"),
+                          (vpc, "node-1", "vpc0", "bridge"),
+                          (vpc, "vpc0", "vpc-r2", "route"),
+                          (vpc, "vpc-r2", "node-3", "bridge"),
+                          (n3, "eth0", "cni0", "route"),
+                          (n3, "cni0", host_veth(name, "node-3", "c"), "bridge"),
+                          (f"{name}.default.c", "eth0", None, "deliver")]
+    # node-1 learned c's block from the router (eBGP), the router from node-3
+    assert data["hops"][2]["detail"] == "172.16.2.2 via 10.250.0.1 dev eth0"
+    assert data["hops"][4]["detail"] == f"172.16.2.2 via {underlay(name, 'node-3')} dev vpc-r2"
+    assert all(h["observed"] for h in data["hops"]) and data["verdict"] == "delivered"
+
+
+def underlay(name: str, node: str) -> str:
+    return next(n.underlay_ip for n in state.load(name).nodes if n.name == node)
+
+
 @pytest.fixture(scope="module")
 def services_lab(tmp_path_factory):
     """topologies/services.yaml under a run-unique name."""
