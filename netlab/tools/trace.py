@@ -20,7 +20,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, ip_address, ip_network
 from typing import Callable
 
 from ..kernel.readback import LinkView, NetnsView, RouteGet
@@ -47,6 +47,7 @@ class Hop:
     observed: bool = False
     seen_on: str | None = None   # where to watch, when not where the packet comes in
     nat: Flow | None = None      # the packet's own header here when a NAT before changed it
+    sealed: bool = False         # the outer header carries it encrypted (WireGuard): only that is readable
 
     def header(self, flow: Flow) -> Flow:
         """The packet's own header at this hop (a DNAT hop watches it come in, untranslated)."""
@@ -72,6 +73,8 @@ class Lab:
     adjacent: dict[str, set[str]] = field(default_factory=dict)
     # kube-proxy's Service map per node namespace, read from its nftables table (parse_kube_proxy)
     services: dict[str, dict[tuple[str, str, int], "Dnat"]] = field(default_factory=dict)
+    # WireGuard devices per namespace, read with `wg show DEV dump`
+    wireguard: dict[str, "WgView"] = field(default_factory=dict)
 
     def near(self, ns: str, other: str) -> bool:
         return other != ns and (not self.adjacent or other in self.adjacent.get(ns, ()))
@@ -128,6 +131,25 @@ _CHAIN = re.compile(r"^\tchain (\S+) \{\n(.*?)^\t\}", re.M | re.S)
 _ELEMENT = re.compile(r"(\d+\.\d+\.\d+\.\d+) \. (tcp|udp|sctp) \. (\d+) : goto (\S+?)(?=[,\s}])")
 
 
+@dataclass(frozen=True)
+class WgView:
+    """A WireGuard device as `wg show DEV dump` gives it: its port, and each peer's public key,
+    endpoint (IP, port) and AllowedIPs."""
+    dev: str
+    listen_port: int
+    peers: tuple[tuple[str, str, int, tuple[str, ...]], ...]
+
+    def peer_for(self, ip: str) -> tuple[str, str, int, tuple[str, ...]] | None:
+        """The peer whose AllowedIPs hold `ip` (the longest prefix, as WireGuard's cryptokey routing)."""
+        best, length = None, -1
+        for peer in self.peers:
+            for cidr in peer[3]:
+                net = ip_network(cidr, strict=False)
+                if ip_address(ip) in net and net.prefixlen > length:
+                    best, length = peer, net.prefixlen
+        return best
+
+
 def parse_kube_proxy(text: str) -> dict[tuple[str, str, int], Dnat]:
     """(ClusterIP, protocol, port) -> its Dnat, from `nft list table ip kube-proxy`."""
     chains = {m.group(1): m.group(2) for m in _CHAIN.finditer(text)}
@@ -152,8 +174,10 @@ def predict(lab: Lab, flow: Flow, src_netns: str, endpoint: str | None = None) -
     the route lookup) to `endpoint` (its IP; one of the Service's endpoints: kube-proxy picks at
     random, so the caller says which one); the hops after it carry the translated header."""
     hops = _walk(lab, flow, src_netns, endpoint)
+    wg_ports = {w.listen_port for w in lab.wireguard.values()}
     nat = None
     for hop in hops:
+        hop.sealed = hop.outer is not None and hop.outer.protocol == "UDP" and hop.outer.port in wg_ports
         if hop.action == "dnat":
             nat = hop.nat
         elif nat is not None:
@@ -196,6 +220,12 @@ def _walk(lab: Lab, flow: Flow, src_netns: str, endpoint: str | None) -> list[Ho
                     return hops
         found = lab.route_get(ns, cur.dst, cur.src if iif else None, iif)
         if found.local:
+            wgv = lab.wireguard.get(ns)
+            if inner is not None and wgv is not None and cur.protocol == "UDP" and cur.port == wgv.listen_port:
+                hops.append(Hop(ns, iif, wgv.dev, "decap", f"WireGuard udp/{wgv.listen_port} from {cur.src}: "
+                                f"decrypted, inner {inner.src} > {inner.dst}", outer=cur, sealed=True))
+                ns, iif, cur, inner = ns, wgv.dev, inner, None
+                continue
             vx = _vxlan_for(view, cur) if inner is not None else None
             if vx is not None:
                 hops.append(Hop(ns, iif, vx.name, "decap", f"VXLAN VNI {vx.vxlan['vni']} from {cur.src}: "
@@ -225,6 +255,21 @@ def _walk(lab: Lab, flow: Flow, src_netns: str, endpoint: str | None) -> list[Ho
                             f"neigh {nexthop} lladdr {mac}, fdb {mac} dst {entry.dst}: VXLAN VNI "
                             f"{dev.vxlan['vni']} {outer.src} > {outer.dst} udp/{outer.port}", outer=outer,
                             seen_on=under.dev))
+            inner, cur = cur, outer
+            dev = view.link(under.dev or "")
+            nexthop = under.gateway or outer.dst
+        wgv = lab.wireguard.get(ns)
+        if wgv is not None and dev is not None and dev.name == wgv.dev and inner is None:
+            peer = wgv.peer_for(cur.dst)
+            if peer is None or not peer[1]:
+                hops.append(Hop(ns, dev.name, None, "drop", f"{dev.name}: no peer's AllowedIPs hold {cur.dst}"))
+                return hops
+            under = lab.route_get(ns, peer[1], None, None)
+            outer = Flow(under.prefsrc or "", peer[1], "UDP", peer[2])
+            hops.append(Hop(ns, dev.name, under.dev, "encap",
+                            f"WireGuard peer {peer[0][:8]}... allowed-ips {','.join(peer[3])} endpoint "
+                            f"{peer[1]}:{peer[2]}: {outer.src} > {outer.dst} udp/{outer.port} (encrypted)",
+                            outer=outer, seen_on=under.dev, sealed=True))
             inner, cur = cur, outer
             dev = view.link(under.dev or "")
             nexthop = under.gateway or outer.dst
@@ -400,8 +445,13 @@ def layers(frame: bytes, vxlan_port: int | None) -> list[tuple[str, str, int, in
 PROTO = {"TCP": 6, "UDP": 17, "ICMP": 1}
 
 
-def matches(layer_list, flow: Flow, probe: "Probe", outer: Flow | None) -> bool:
-    """The probe's packet (inner headers), in the outer header a hop carries it in, if any."""
+def matches(layer_list, flow: Flow, probe: "Probe", outer: Flow | None, sealed: bool = False) -> bool:
+    """The probe's packet (inner headers), in the outer header a hop carries it in, if any.
+    Sealed (WireGuard): the inner packet is encrypted, so a packet of that outer header, sent while
+    the probe crossed, is all the wire can show."""
+    if sealed and outer is not None:
+        return bool(layer_list) and layer_list[0][:2] == (outer.src, outer.dst) and layer_list[0][2] == 17 \
+            and layer_list[0][4] == outer.port
     inner_ok = any(l[0] == flow.src and l[1] == flow.dst and l[2] == PROTO[flow.protocol] and
                    (l[5] == probe.ident if flow.protocol == "ICMP" else l[3] == probe.sport)
                    for l in layer_list)

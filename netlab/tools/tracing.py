@@ -14,9 +14,10 @@ from ..kernel import netns, procs, readback
 from ..ops.record import LabRecord
 from ..ops.targets import Target
 from . import capture, pcapng
-from .trace import (Flow, Hop, Lab, Probe, apply_policy, layers, matches, new_probe, parse_kube_proxy, predict,
+from .trace import (Flow, Hop, Lab, Probe, WgView, apply_policy, layers, matches, new_probe, parse_kube_proxy, predict,
                     send)
 
+RAW_IP = (12, 101, 228)   # pcap linktypes of bare IP packets (DLT_RAW, LINKTYPE_RAW, LINKTYPE_IPV4)
 SETTLE = 1.0   # seconds to wait for the hops' tcpdumps to hand over the probe after it was sent
 
 
@@ -72,7 +73,33 @@ def read_lab(record: LabRecord) -> Lab:
     for pod in record.pods:
         adjacent[pod.netns] = {node_ns.get(pod.node, "")}
         adjacent.setdefault(node_ns.get(pod.node, ""), set()).add(pod.netns)
-    return Lab(views, readback.route_get, {ns: name for name, ns in node_ns.items()}, adjacent)
+    return Lab(views, readback.route_get, {ns: name for name, ns in node_ns.items()}, adjacent,
+               wireguard=_wireguard(record, views))
+
+
+def _wireguard(record: LabRecord, views) -> dict[str, WgView]:
+    """Each node's WireGuard device, as `wg show DEV dump` run as the node gives it (wireguard-go
+    answers on the node's own /run/wireguard)."""
+    from ..core.backends import wireguard as wg_backend
+    from ..kernel import daemons, nodefs, wireguard as wg
+    from ..ops import state
+    out = {}
+    for node in record.nodes:
+        view = views.get(node.netns)
+        if view is None or view.link(wg_backend.DEVICE) is None:
+            continue
+        root = nodefs.node_root(state.lab_dir(record.name), node.name)
+        done = daemons.run(node.netns, root, node.name, ["wg", "show", wg_backend.DEVICE, "dump"])
+        if done.returncode != 0:
+            raise NetlabError(f"node {node.name}: `wg show {wg_backend.DEVICE} dump` failed: {done.stderr.strip()}")
+        dev = wg.dump(done.stdout)
+        peers = []
+        for p in dev.peers:
+            host, _, port = p.endpoint.rpartition(":") if p.endpoint not in ("", "(none)") else ("", "", "0")
+            allowed = tuple(a for a in p.allowed_ips.split(",") if a and a != "(none)")
+            peers.append((p.public_key, host, int(port or 0), allowed))
+        out[node.netns] = WgView(wg_backend.DEVICE, dev.listen_port, tuple(peers))
+    return out
 
 
 def policy_of(record: LabRecord, src: Target, dst: Target, flow: Flow):
@@ -216,7 +243,7 @@ def observe(tool: str, lab_name: str, lab: Lab, hops: list[Hop], flow: Flow, pro
             # a DNAT hop's interface shows the packet before the translation, or after it when the
             # bridge's netfilter (br_netfilter) ran nat-prerouting as the frame entered the bridge
             heads = {hop.header(flow), hop.nat or flow}
-            hop.observed = any(matches(found, head, probe, hop.outer)
+            hop.observed = any(matches(found, head, probe, hop.outer, hop.sealed)
                                for found in seen[(hop.netns, hop.watch)] for head in heads)
     return answered
 
@@ -238,7 +265,7 @@ def _collect(running, keys, seen, vxlan_port, hops, flow, probe) -> None:
                 cap.buffer += chunk
                 for frame in _frames(cap):
                     seen[key].append(layers(frame, vxlan_port))
-            if all(any(matches(f, h.header(flow), probe, h.outer) for f in seen[(h.netns, h.watch)])
+            if all(any(matches(f, h.header(flow), probe, h.outer, h.sealed) for f in seen[(h.netns, h.watch)])
                    for h in hops if h.watch):
                 return
     finally:
@@ -256,6 +283,8 @@ def _frames(cap: capture.Capturing):
         if len(cap.buffer) < 16 + caplen:
             return
         frame = bytes(cap.buffer[16:16 + caplen])
+        if cap.header.linktype in RAW_IP:   # a TUN device (wireguard-go): IP with no link header
+            frame = bytes(12) + b"\x08\x00" + frame
         del cap.buffer[:16 + caplen]
         yield frame
 

@@ -387,6 +387,37 @@ def test_trace_bgp_racks_crosses_the_vpc_router_between_racks(make_lab):
     assert all(h["observed"] for h in data["hops"]) and data["verdict"] == "delivered"
 
 
+def wireguard_missing() -> str | None:
+    from netlab.kernel import wireguard as wg
+    from tests.integration.test_wireguard import IMPL
+    return None if isinstance(IMPL, wg.Implementation) else str(IMPL)
+
+
+@pytest.mark.skipif(wireguard_missing() is not None, reason=str(wireguard_missing()))
+def test_trace_wireguard_encapsulates_to_the_peers_endpoint_from_wg_show(make_lab):
+    labfile, _, _ = make_lab(topology_lab("wireguard"))
+    name = labfile.lab.name
+    data = trace(name, "web", "db")
+    n1, n2 = f"{name}.node-1", f"{name}.node-2"
+    assert path(data) == [(f"{name}.default.web", None, "eth0", "route"),
+                          (n1, host_veth(name, "node-1", "web"), "cni0", "bridge"),
+                          (n1, "cni0", "flannel-wg", "route"),
+                          (n1, "flannel-wg", "eth0", "encap"),
+                          (f"{name}.vpc", "node-1", "node-2", "bridge"),
+                          (n2, "eth0", "flannel-wg", "decap"),
+                          (n2, "flannel-wg", "cni0", "route"),
+                          (n2, "cni0", host_veth(name, "node-2", "db"), "bridge"),
+                          (f"{name}.default.db", "eth0", None, "deliver")]
+    # the peer is the one `wg show` lists with db's block in its AllowedIPs
+    (dump,) = [line.split("\t") for line in netlab("exec", "--name", name, "node-1", "--", "wg", "show", "flannel-wg",
+                                                     "dump", check=True).stdout.splitlines()[1:]
+               if "172.16.1.0/24" in line]
+    encap = data["hops"][3]["detail"]
+    assert f"WireGuard peer {dump[0][:8]}... allowed-ips 172.16.1.0/24 endpoint {dump[2]}:" in encap
+    assert f"{underlay(name, 'node-1')} > {underlay(name, 'node-2')} udp/51820" in encap
+    assert all(h["observed"] for h in data["hops"]) and data["verdict"] == "delivered"
+
+
 def underlay(name: str, node: str) -> str:
     return next(n.underlay_ip for n in state.load(name).nodes if n.name == node)
 

@@ -183,3 +183,53 @@ def test_an_endpoint_the_rules_do_not_name_is_a_drop_at_the_dnat():
 def test_a_service_port_kube_proxy_does_not_serve_is_routed_as_it_is():
     hops, _ = predict(service_lab(), Flow("172.16.0.2", "172.18.0.10", "TCP", 81), "p1", "172.16.0.3")
     assert [h.action for h in hops] == ["route", "bridge", "drop"] and hops[-1].detail == "no route to 172.18.0.10"
+
+
+def test_wireguard_peer_is_the_longest_allowed_ips_match():
+    from netlab.tools.trace import WgView
+    view = WgView("flannel-wg", 51820, (("keyA", "10.250.0.11", 51820, ("172.16.0.0/16",)),
+                                        ("keyB", "10.250.0.12", 51820, ("172.16.2.0/24", "10.0.0.1/32"))))
+    assert view.peer_for("172.16.2.9")[0] == "keyB" and view.peer_for("172.16.1.9")[0] == "keyA"
+    assert view.peer_for("192.168.0.1") is None
+
+
+def test_a_sealed_hop_matches_its_outer_header_only():
+    outer = Flow("10.250.0.10", "10.250.0.11", "UDP", 51820)
+    wg_packet = [("10.250.0.10", "10.250.0.11", 17, 51820, 51820, None)]   # encrypted: no inner layer
+    probe = Probe(0x1234, 50000)
+    assert matches(wg_packet, FLOW, probe, outer, sealed=True)
+    assert not matches(wg_packet, FLOW, probe, outer)   # unsealed, the inner packet must be there
+    back = [("10.250.0.11", "10.250.0.10", 17, 51820, 51820, None)]
+    assert not matches(back, FLOW, probe, outer, sealed=True)
+
+
+def test_wireguard_walk_encapsulates_to_the_peer_and_decapsulates_at_its_port():
+    from netlab.tools.trace import WgView
+    a, b = "02:00:00:00:01:0a", "02:00:00:00:01:0b"
+    views = {
+        "n1": NetnsView("n1", (link(2, "eth0", "veth", a, addrs=["10.250.0.10/22"], peer=5, nsid=0),
+                               link(3, "flannel-wg", "tun", None, addrs=["172.16.0.0/32"])), (), (), ()),
+        "vpc": NetnsView("vpc", (link(1, "vpc0", "bridge", "02:00:00:00:01:01"),
+                                 link(5, "node-1", "veth", "02:00:00:00:01:05", master="vpc0", peer=2, nsid=1),
+                                 link(6, "node-2", "veth", "02:00:00:00:01:06", master="vpc0", peer=2, nsid=2)),
+                         (), (FdbView("node-2", b, None),), ()),
+        "n2": NetnsView("n2", (link(2, "eth0", "veth", b, addrs=["10.250.0.11/22"], peer=6, nsid=0),
+                               link(3, "flannel-wg", "tun", None, addrs=["172.16.1.0/32"]),
+                               link(4, "cni0", "bridge", "02:00:00:00:01:0c", addrs=["172.16.1.1/24"])), (), (), ()),
+    }
+    routes = {("n1", "172.16.1.1", None): RouteGet(False, "flannel-wg", None, "172.16.0.0"),
+              ("n1", "10.250.0.11", None): RouteGet(False, "eth0", None, "10.250.0.10"),
+              ("n2", "10.250.0.11", "eth0"): RouteGet(True, None, None, None),
+              ("n2", "172.16.1.1", "flannel-wg"): RouteGet(True, None, None, None)}
+    lab = Lab(views, lambda ns, dst, src, iif: routes[(ns, dst, iif)], {"n1": "node-1", "n2": "node-2"},
+              {"n1": {"vpc"}, "n2": {"vpc"}, "vpc": {"n1", "n2"}},
+              wireguard={"n1": WgView("flannel-wg", 51820, (("keyB", "10.250.0.11", 51820, ("172.16.1.0/24",)),)),
+                         "n2": WgView("flannel-wg", 51820, (("keyA", "10.250.0.10", 51820, ("172.16.0.0/24",)),))})
+    hops, verdict = predict(lab, Flow("172.16.0.0", "172.16.1.1", "ICMP", None), "n1")
+    assert [(h.netns, h.in_, h.out, h.action) for h in hops] == [
+        ("n1", None, "flannel-wg", "route"), ("n1", "flannel-wg", "eth0", "encap"),
+        ("vpc", "node-1", "node-2", "bridge"), ("n2", "eth0", "flannel-wg", "decap"), ("n2", "flannel-wg", None, "deliver")]
+    assert verdict == "delivered"
+    assert "endpoint 10.250.0.11:51820: 10.250.0.10 > 10.250.0.11 udp/51820" in hops[1].detail
+    # between the peers only the outer header is readable; before and after, the packet itself
+    assert [h.sealed for h in hops] == [False, True, True, True, False]
