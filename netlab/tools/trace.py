@@ -125,10 +125,13 @@ class Dnat:
     `numgen random mod N` picks one endpoint chain, whose rule is `dnat to IP:PORT`."""
     chain: str
     endpoints: tuple[tuple[str, int, str], ...]   # (ip, port, endpoint chain), in the vmap's order
+    verdict: str = ""        # with no endpoints: the `no-endpoint-services` verdict (goto reject-chain, drop)
 
 
 _CHAIN = re.compile(r"^\tchain (\S+) \{\n(.*?)^\t\}", re.M | re.S)
 _ELEMENT = re.compile(r"(\d+\.\d+\.\d+\.\d+) \. (tcp|udp|sctp) \. (\d+) : goto (\S+?)(?=[,\s}])")
+_NO_ENDPOINTS = re.compile(r"(\d+\.\d+\.\d+\.\d+) \. (tcp|udp|sctp) \. (\d+)(?: comment \"[^\"]*\")? : "
+                           r"(goto reject-chain|drop)")
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,10 @@ def parse_kube_proxy(text: str) -> dict[tuple[str, str, int], Dnat]:
             if dnat:
                 eps.append((dnat.group(1), int(dnat.group(2)), name))
         out[(ip, proto, int(port))] = Dnat(chain, tuple(eps))
+    start = text.find("map no-endpoint-services {")
+    block = text[start:text.find("\n\t}", start)] if start >= 0 else ""
+    for ip, proto, port, verdict in _NO_ENDPOINTS.findall(block):
+        out.setdefault((ip, proto, int(port)), Dnat("no-endpoint-services", (), verdict))
     return out
 
 
@@ -194,7 +201,13 @@ def _dnat(lab: Lab, ns: str, cur: Flow, endpoint: str | None) -> tuple[Hop, Flow
     pick = next((e for e in svc.endpoints if e[0] == endpoint), None)
     names = ", ".join(f"{ip}:{port}" for ip, port, _ in svc.endpoints)
     if not svc.endpoints:
-        return Hop(ns, None, None, "drop", f"kube-proxy: {svc.chain} has no endpoints"), cur
+        what = ("reject-chain: rejected (ICMP port unreachable: connection refused)"
+                if svc.verdict == "goto reject-chain" else "dropped")
+        if svc.verdict:
+            why = f"kube-proxy: no endpoints: {cur.dst} . {cur.protocol.lower()} . {cur.port} in @no-endpoint-services -> {what}"
+        else:
+            why = f"kube-proxy: {svc.chain} has no endpoints"
+        return Hop(ns, None, None, "drop", why), cur
     if pick is None:
         return Hop(ns, None, None, "drop", f"{endpoint} is not an endpoint of {svc.chain} ({names})"), cur
     natted = Flow(cur.src, pick[0], cur.protocol, pick[1])

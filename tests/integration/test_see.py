@@ -478,6 +478,10 @@ def test_trace_to_a_service_whose_endpoint_a_policy_denies_names_the_policy(serv
     last = data["hops"][-1]
     assert last["action"] == "drop" and "default/deny-guarded" in last["detail"] and data["verdict"] == "dropped"
     assert all(h["observed"] for h in data["hops"])
+    refused = trace(name, "client", "nothing")   # no endpoints: kube-proxy's reject-chain
+    assert [h["action"] for h in refused["hops"]] == ["route", "bridge", "drop"]
+    assert "in @no-endpoint-services -> reject-chain" in refused["hops"][-1]["detail"]
+    assert refused["verdict"] == "dropped" and all(h["observed"] for h in refused["hops"])
     for bad in (("node-1", "default/web", "--port", "80"), ("client", "default/web"),
                 ("client", "web", "--protocol", "icmp")):
         proc = netlab("trace", "--name", name, *bad)

@@ -8,7 +8,7 @@ import struct
 from ipaddress import IPv4Address
 
 from netlab.kernel.readback import FdbView, LinkView, NeighView, NetnsView, RouteGet
-from netlab.tools.trace import Flow, Lab, Probe, apply_policy, layers, matches, parse_kube_proxy, predict
+from netlab.tools.trace import Dnat, Flow, Lab, Probe, apply_policy, layers, matches, parse_kube_proxy, predict
 
 
 def link(index, name, kind, mac, *, master=None, addrs=(), peer=None, nsid=None):
@@ -134,7 +134,8 @@ KUBE_PROXY_LIST = """table ip kube-proxy {
 
 def test_kube_proxy_table_is_read_as_services_to_endpoints():
     table = parse_kube_proxy(KUBE_PROXY_LIST)
-    assert set(table) == {("172.18.0.10", "tcp", 80), ("172.18.0.10", "udp", 53)}   # not no-endpoint-services
+    assert set(table) == {("172.18.0.10", "tcp", 80), ("172.18.0.10", "udp", 53), ("172.18.0.50", "tcp", 80)}
+    assert table[("172.18.0.50", "tcp", 80)] == Dnat("no-endpoint-services", (), "goto reject-chain")
     web = table[("172.18.0.10", "tcp", 80)]
     assert web.chain == "service-SUSTUHLJ-default/web/tcp/http"
     assert web.endpoints == (("172.16.0.3", 8080, "endpoint-QHYTZM54-default/web/tcp/http__172.16.0.3/8080"),
@@ -145,6 +146,7 @@ def test_kube_proxy_table_is_read_as_services_to_endpoints():
 def service_lab() -> Lab:
     lab = same_node_lab()
     extra = {("p1", "172.18.0.10", None): RouteGet(False, "eth0", "172.16.0.1", "172.16.0.2"),
+             ("p1", "172.18.0.50", None): RouteGet(False, "eth0", "172.16.0.1", "172.16.0.2"),
              ("n1", "172.16.0.3", "cni0"): RouteGet(False, "cni0", None, None),
              ("n1", "172.18.0.10", "cni0"): RouteGet(False, None, None, None)}
     inner = lab.route_get
@@ -178,6 +180,13 @@ def test_an_endpoint_the_rules_do_not_name_is_a_drop_at_the_dnat():
     hops, verdict = predict(service_lab(), SVC_FLOW, "p1", "172.16.9.9")
     assert hops[-1].action == "drop" and "172.16.9.9 is not an endpoint of service-SUSTUHLJ" in hops[-1].detail
     assert verdict == "dropped"
+
+
+def test_a_service_with_no_endpoints_is_rejected_where_the_node_takes_it():
+    hops, verdict = predict(service_lab(), Flow("172.16.0.2", "172.18.0.50", "TCP", 80), "p1", None)
+    assert [(h.netns, h.action) for h in hops][-1] == ("n1", "drop") and verdict == "dropped"
+    assert hops[-1].detail == ("kube-proxy: no endpoints: 172.18.0.50 . tcp . 80 in @no-endpoint-services -> "
+                               "reject-chain: rejected (ICMP port unreachable: connection refused)")
 
 
 def test_a_service_port_kube_proxy_does_not_serve_is_routed_as_it_is():
