@@ -204,7 +204,8 @@ def _dnat(lab: Lab, ns: str, cur: Flow, endpoint: str | None) -> tuple[Hop, Flow
         what = ("reject-chain: rejected (ICMP port unreachable: connection refused)"
                 if svc.verdict == "goto reject-chain" else "dropped")
         if svc.verdict:
-            why = f"kube-proxy: no endpoints: {cur.dst} . {cur.protocol.lower()} . {cur.port} in @no-endpoint-services -> {what}"
+            why = (f"kube-proxy: no endpoints: {cur.dst} . {cur.protocol.lower()} . {cur.port} "
+                   f"in @no-endpoint-services -> {what}")
         else:
             why = f"kube-proxy: {svc.chain} has no endpoints"
         return Hop(ns, None, None, "drop", why), cur

@@ -237,7 +237,8 @@ def test_wireguard_walk_encapsulates_to_the_peer_and_decapsulates_at_its_port():
     hops, verdict = predict(lab, Flow("172.16.0.0", "172.16.1.1", "ICMP", None), "n1")
     assert [(h.netns, h.in_, h.out, h.action) for h in hops] == [
         ("n1", None, "flannel-wg", "route"), ("n1", "flannel-wg", "eth0", "encap"),
-        ("vpc", "node-1", "node-2", "bridge"), ("n2", "eth0", "flannel-wg", "decap"), ("n2", "flannel-wg", None, "deliver")]
+        ("vpc", "node-1", "node-2", "bridge"), ("n2", "eth0", "flannel-wg", "decap"),
+        ("n2", "flannel-wg", None, "deliver")]
     assert verdict == "delivered"
     assert "endpoint 10.250.0.11:51820: 10.250.0.10 > 10.250.0.11 udp/51820" in hops[1].detail
     # between the peers only the outer header is readable; before and after, the packet itself
