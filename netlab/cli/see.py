@@ -114,17 +114,35 @@ def capture(args, write, count, lab_name):
 @click.option("--svg", "svg", type=click.Path(dir_okay=False), help="Also draw the path over the lab's picture.")
 @click.option("--name", "lab_name", help="The lab, when several are up.")
 def trace(src, dst, port, protocol, as_json, svg, lab_name):
-    """The path of one packet from SRC to DST, hop by hop: predicted from the kernel, observed on the wire."""
-    protocol = (protocol or ("tcp" if port else "icmp")).upper()
-    if protocol != "ICMP" and port is None:
-        raise InputError(f"--protocol {protocol.lower()} needs --port")
-    if protocol == "ICMP" and port is not None:
-        raise InputError("--port goes with --protocol tcp or udp, not icmp")
+    """The path of one packet from SRC to DST, hop by hop: predicted from the kernel, observed on the wire.
+
+    DST may be a Service (namespace/name, name, svc/namespace/name or ClusterIP:port): the
+    kube-proxy DNAT is a hop, and the endpoint is the one conntrack says answered."""
     tool = need_tool("tcpdump", "tcpdump", "netlab trace")
     dot = need_tool("dot", "graphviz", "--svg") if svg else None
     require_privileges("trace")
     s = targets.resolve(src, lab_name)
-    d = targets.resolve(dst, lab_name or s.lab, allow_ip=True)
+    names = {p.key for p in s.record.pods} | {p.name for p in s.record.pods} | {n.name for n in s.record.nodes}
+    service = None
+    if dst not in names:   # a pod or node of that name comes first, as before Services could be traced
+        service = targets.resolve_service(dst, s.record, port, protocol.upper() if protocol else None)
+    if service is not None:
+        d, port, protocol = service
+        svc = next(v for v in s.record.services if f"svc/{v.key}" == d.name)
+        if s.kind != "pod":
+            raise InputError(f"trace to Service {svc.key} starts at a pod: from a node kube-proxy also "
+                             "masquerades the packet (nat-output, then SNAT), which trace does not follow")
+        if any(e.ip == str(s.ip) for e in svc.endpoints):
+            raise InputError(f"{s.name} is an endpoint of Service {svc.key}: kube-proxy masquerades hairpin "
+                             "traffic, which trace does not follow; trace from another pod")
+        need_tool("conntrack", "conntrack", "netlab trace to a Service")
+    else:
+        protocol = (protocol or ("tcp" if port else "icmp")).upper()
+        if protocol != "ICMP" and port is None:
+            raise InputError(f"--protocol {protocol.lower()} needs --port")
+        if protocol == "ICMP" and port is not None:
+            raise InputError("--port goes with --protocol tcp or udp, not icmp")
+        d = targets.resolve(dst, lab_name or s.lab, allow_ip=True)
     from ..tools import tracing   # lazily: pyroute2 and the policy engine only for this command
     result = tracing.run(tool, s, d, protocol, port)
     if svg:

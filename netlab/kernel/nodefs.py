@@ -22,12 +22,13 @@ from pathlib import Path
 
 from .netns import NETNS_DIR
 
-# $0 the node's directory, $1 the hostname, then the command. The node's run/netns holds the
+# $0 the node's directory, $1 the hostname, then the command. etc/ entries are bound first: $0
+# may lie under /run (the default lab directory), hidden once run/ covers it. The node's run/netns holds the
 # host's /run/netns (bound first) so that it stays visible once run/ covers /run.
 MOUNT_SCRIPT = (
-    'set -e; mount --rbind /run/netns "$0/run/netns"; mount --rbind "$0/run" /run; '
-    'for e in "$0"/etc/*; do [ -e "$e" ] || continue; t="/etc/${e##*/}"; '
+    'set -e; for e in "$0"/etc/*; do [ -e "$e" ] || continue; t="/etc/${e##*/}"; '
     'if [ -e "$t" ]; then mount --bind "$e" "$t"; fi; done; '
+    'mount --rbind /run/netns "$0/run/netns"; mount --rbind "$0/run" /run; '
     'hostname "$1"; shift; exec "$@"'
 )
 

@@ -6,11 +6,13 @@ namespace, dumps only; nothing is changed.
 """
 from __future__ import annotations
 
+import errno
 import os
 import socket
 from dataclasses import dataclass, field
 
 from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink import NETLINK_ROUTE
 
 from . import netns
@@ -92,7 +94,12 @@ def route_get(name: str, dst: str, src: str | None = None, iif: str | None = Non
             query["src"] = src
         if iif:
             query["iif"] = ipr.link_lookup(ifname=iif)[0]
-        (msg,) = ipr.route("get", **query)
+        try:
+            (msg,) = ipr.route("get", **query)
+        except NetlinkError as err:
+            if err.code in (errno.ENETUNREACH, errno.EHOSTUNREACH):   # no route (or an unreachable one)
+                return RouteGet(False, None, None, None)
+            raise
         oif = msg.get_attr("RTA_OIF")
         dev = ipr.get_links(oif)[0].get_attr("IFLA_IFNAME") if oif else None
         return RouteGet(msg["type"] == 2, dev, msg.get_attr("RTA_GATEWAY"), msg.get_attr("RTA_PREFSRC"))

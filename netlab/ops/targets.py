@@ -91,3 +91,43 @@ def check_owned(target: Target) -> None:
         raise NetlabError(f"/run/netns/{target.netns} does not carry the mark of lab {target.lab!r}'s {role} "
                           f"{target.name}: not netlab's to enter (is the state file stale? `netlab up` again)")
 
+
+def resolve_service(text: str, record: LabRecord, port: int | None,
+                    protocol: str | None) -> tuple[Target, int, str] | None:
+    """A Service as `namespace/name`, `name` (when unique), `svc/namespace/name` or `ClusterIP:port`,
+    with the port asked (or its only port): (target, Service port, protocol); None when `text`
+    names no Service of the lab."""
+    name = text.removeprefix("svc/")
+    if ":" in name:
+        host, _, number = name.rpartition(":")
+        if not number.isdigit():
+            raise InputError(f"{text!r}: a Service address is ClusterIP:port")
+        found = [s for s in record.services if s.cluster_ip == host]
+        port = port if port is not None else int(number)
+        if port != int(number):
+            raise InputError(f"{text!r} and --port {port} disagree")
+    else:
+        found = [s for s in record.services if name in (s.key, s.name)]
+    if not found:
+        if text.startswith("svc/") or ":" in text:
+            known = ", ".join(sorted(f"{s.key} ({s.cluster_ip})" for s in record.services)) or "none"
+            raise InputError(f"no Service {text!r} in lab {record.name!r}; known: {known}")
+        return None
+    if len(found) > 1:
+        raise InputError(f"{text!r} is ambiguous: {', '.join(s.key for s in found)}; write namespace/name")
+    (svc,) = found
+    if not svc.cluster_ip or svc.cluster_ip == "None":
+        raise InputError(f"Service {svc.key} has no ClusterIP ({svc.type}, headless or ExternalName): "
+                         "trace to one of its pods instead")
+    if protocol == "ICMP":
+        raise InputError(f"Service {svc.key}: kube-proxy forwards TCP and UDP, not icmp; "
+                         "use --protocol tcp or udp")
+    ports = [p for p in svc.ports if (port is None or p.port == port) and (protocol is None or p.protocol == protocol)
+             and p.protocol in ("TCP", "UDP")]
+    if len(ports) != 1:
+        have = ", ".join(f"{p.port}/{p.protocol}" for p in svc.ports) or "none"
+        what = "no port matches" if not ports else "several ports match"
+        raise InputError(f"Service {svc.key}: {what}; pick one with --port/--protocol (it has {have})")
+    (chosen,) = ports
+    target = Target(record.name, "service", f"svc/{svc.key}", "", ip_address(svc.cluster_ip), record)
+    return target, chosen.port, chosen.protocol

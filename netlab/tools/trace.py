@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import socket
 import struct
 import time
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, ip_address, ip_network
 from typing import Callable
 
 from ..kernel.readback import LinkView, NetnsView, RouteGet
@@ -45,6 +46,12 @@ class Hop:
     outer: Flow | None = None   # the header this hop carries the packet in (VXLAN), None: the flow itself
     observed: bool = False
     seen_on: str | None = None   # where to watch, when not where the packet comes in
+    nat: Flow | None = None      # the packet's own header here when a NAT before changed it
+    sealed: bool = False         # the outer header carries it encrypted (WireGuard): only that is readable
+
+    def header(self, flow: Flow) -> Flow:
+        """The packet's own header at this hop (a DNAT hop watches it come in, untranslated)."""
+        return flow if self.action == "dnat" or self.nat is None else self.nat
 
     @property
     def watch(self) -> str | None:
@@ -64,6 +71,10 @@ class Lab:
     # which namespaces a veth of each may lead to (pod <-> its node <-> the VPC): interface
     # indexes are per namespace, so an index alone would match in several
     adjacent: dict[str, set[str]] = field(default_factory=dict)
+    # kube-proxy's Service map per node namespace, read from its nftables table (parse_kube_proxy)
+    services: dict[str, dict[tuple[str, str, int], "Dnat"]] = field(default_factory=dict)
+    # WireGuard devices per namespace, read with `wg show DEV dump`
+    wireguard: dict[str, "WgView"] = field(default_factory=dict)
 
     def near(self, ns: str, other: str) -> bool:
         return other != ns and (not self.adjacent or other in self.adjacent.get(ns, ()))
@@ -108,27 +119,142 @@ class Lab:
 Policy = Callable[[str, str], tuple[bool, str] | None]   # (node, "egress"|"ingress") -> (allowed, why)
 
 
-def predict(lab: Lab, flow: Flow, src_netns: str) -> tuple[list[Hop], str]:
-    """The hops from `src_netns` until delivery or a drop, and the verdict."""
+@dataclass(frozen=True)
+class Dnat:
+    """One Service port in kube-proxy's nftables table: `service-ips` sends it to `chain`, whose
+    `numgen random mod N` picks one endpoint chain, whose rule is `dnat to IP:PORT`."""
+    chain: str
+    endpoints: tuple[tuple[str, int, str], ...]   # (ip, port, endpoint chain), in the vmap's order
+    verdict: str = ""        # with no endpoints: the `no-endpoint-services` verdict (goto reject-chain, drop)
+
+
+_CHAIN = re.compile(r"^\tchain (\S+) \{\n(.*?)^\t\}", re.M | re.S)
+_ELEMENT = re.compile(r"(\d+\.\d+\.\d+\.\d+) \. (tcp|udp|sctp) \. (\d+) : goto (\S+?)(?=[,\s}])")
+_NO_ENDPOINTS = re.compile(r"(\d+\.\d+\.\d+\.\d+) \. (tcp|udp|sctp) \. (\d+)(?: comment \"[^\"]*\")? : "
+                           r"(goto reject-chain|drop)")
+
+
+@dataclass(frozen=True)
+class WgView:
+    """A WireGuard device as `wg show DEV dump` gives it: its port, and each peer's public key,
+    endpoint (IP, port) and AllowedIPs."""
+    dev: str
+    listen_port: int
+    peers: tuple[tuple[str, str, int, tuple[str, ...]], ...]
+
+    def peer_for(self, ip: str) -> tuple[str, str, int, tuple[str, ...]] | None:
+        """The peer whose AllowedIPs hold `ip` (the longest prefix, as WireGuard's cryptokey routing)."""
+        best, length = None, -1
+        for peer in self.peers:
+            for cidr in peer[3]:
+                net = ip_network(cidr, strict=False)
+                if ip_address(ip) in net and net.prefixlen > length:
+                    best, length = peer, net.prefixlen
+        return best
+
+
+def parse_kube_proxy(text: str) -> dict[tuple[str, str, int], Dnat]:
+    """(ClusterIP, protocol, port) -> its Dnat, from `nft list table ip kube-proxy`."""
+    chains = {m.group(1): m.group(2) for m in _CHAIN.finditer(text)}
+    start = text.find("map service-ips {")
+    block = text[start:text.find("\n\t}", start)] if start >= 0 else ""
+    out = {}
+    for ip, proto, port, chain in _ELEMENT.findall(block):
+        body = chains.get(chain, "")
+        names = list(dict.fromkeys(re.findall(r"goto (endpoint-\S+?)(?=[,\s}]|$)", body, re.M)))
+        eps = []
+        for name in names:
+            dnat = re.search(r"dnat to (\d+\.\d+\.\d+\.\d+):(\d+)", chains.get(name, ""))
+            if dnat:
+                eps.append((dnat.group(1), int(dnat.group(2)), name))
+        out[(ip, proto, int(port))] = Dnat(chain, tuple(eps))
+    start = text.find("map no-endpoint-services {")
+    block = text[start:text.find("\n\t}", start)] if start >= 0 else ""
+    for ip, proto, port, verdict in _NO_ENDPOINTS.findall(block):
+        out.setdefault((ip, proto, int(port)), Dnat("no-endpoint-services", (), verdict))
+    return out
+
+
+def predict(lab: Lab, flow: Flow, src_netns: str, endpoint: str | None = None) -> tuple[list[Hop], str]:
+    """The hops from `src_netns` until delivery or a drop, and the verdict. A packet to a Service
+    is DNAT'd in the first node namespace whose stack takes it (kube-proxy's nat-prerouting, before
+    the route lookup) to `endpoint` (its IP; one of the Service's endpoints: kube-proxy picks at
+    random, so the caller says which one); the hops after it carry the translated header."""
+    hops = _walk(lab, flow, src_netns, endpoint)
+    wg_ports = {w.listen_port for w in lab.wireguard.values()}
+    nat = None
+    for hop in hops:
+        hop.sealed = hop.outer is not None and hop.outer.protocol == "UDP" and hop.outer.port in wg_ports
+        if hop.action == "dnat":
+            nat = hop.nat
+        elif nat is not None:
+            hop.nat = nat
+    return hops, ("delivered" if hops[-1].action == "deliver" else "dropped")
+
+
+def _dnat(lab: Lab, ns: str, cur: Flow, endpoint: str | None) -> tuple[Hop, Flow] | None:
+    table = lab.services.get(ns)
+    key = (cur.dst, cur.protocol.lower(), cur.port or 0)
+    if not table or key not in table:
+        return None
+    svc = table[key]
+    pick = next((e for e in svc.endpoints if e[0] == endpoint), None)
+    names = ", ".join(f"{ip}:{port}" for ip, port, _ in svc.endpoints)
+    if not svc.endpoints:
+        what = ("reject-chain: rejected (ICMP port unreachable: connection refused)"
+                if svc.verdict == "goto reject-chain" else "dropped")
+        if svc.verdict:
+            why = (f"kube-proxy: no endpoints: {cur.dst} . {cur.protocol.lower()} . {cur.port} "
+                   f"in @no-endpoint-services -> {what}")
+        else:
+            why = f"kube-proxy: {svc.chain} has no endpoints"
+        return Hop(ns, None, None, "drop", why), cur
+    if pick is None:
+        return Hop(ns, None, None, "drop", f"{endpoint} is not an endpoint of {svc.chain} ({names})"), cur
+    natted = Flow(cur.src, pick[0], cur.protocol, pick[1])
+    detail = (f"kube-proxy nat-prerouting: {cur.dst}:{cur.port} -> {svc.chain}, numgen random mod "
+              f"{len(svc.endpoints)} of {{{names}}} -> {pick[2]}: dnat to {pick[0]}:{pick[1]}; "
+              f"now {natted.src} > {natted.dst}:{natted.port}")
+    return Hop(ns, None, None, "dnat", detail, nat=natted), natted
+
+
+def _walk(lab: Lab, flow: Flow, src_netns: str, endpoint: str | None) -> list[Hop]:
     hops: list[Hop] = []
     ns, iif, cur, inner = src_netns, None, flow, None
+    natted = False
     while len(hops) < MAX_HOPS:
         view = lab.views[ns]
+        if inner is None and not natted and (iif or ns in lab.node_of_netns):   # prerouting, or output
+            dnat = _dnat(lab, ns, cur, endpoint)
+            if dnat is not None:
+                hop, cur = dnat
+                hop.in_, natted = iif, True
+                hops.append(hop)
+                if hop.action == "drop":
+                    return hops
         found = lab.route_get(ns, cur.dst, cur.src if iif else None, iif)
         if found.local:
+            wgv = lab.wireguard.get(ns)
+            if inner is not None and wgv is not None and cur.protocol == "UDP" and cur.port == wgv.listen_port:
+                hops.append(Hop(ns, iif, wgv.dev, "decap", f"WireGuard udp/{wgv.listen_port} from {cur.src}: "
+                                f"decrypted, inner {inner.src} > {inner.dst}", outer=cur, sealed=True))
+                ns, iif, cur, inner = ns, wgv.dev, inner, None
+                continue
             vx = _vxlan_for(view, cur) if inner is not None else None
             if vx is not None:
                 hops.append(Hop(ns, iif, vx.name, "decap", f"VXLAN VNI {vx.vxlan['vni']} from {cur.src}: "
                                 f"inner {inner.src} > {inner.dst}", outer=cur))
                 ns, iif, cur, inner = ns, vx.name, inner, None
                 continue
-            hops.append(Hop(ns, iif, None, "deliver", f"{cur.dst} is local: delivered", outer=_outer(cur, flow)))
-            return hops, "delivered"
+            hops.append(Hop(ns, iif, None, "deliver", f"{cur.dst} is local: delivered", outer=_outer(cur, inner)))
+            return hops
         if found.dev is None:
-            hops.append(Hop(ns, iif, None, "drop", f"no route to {cur.dst}", outer=_outer(cur, flow)))
-            return hops, "dropped"
+            hops.append(Hop(ns, iif, None, "drop", f"no route to {cur.dst}", outer=_outer(cur, inner)))
+            return hops
         text = f"{cur.dst} via {found.gateway} dev {found.dev}" if found.gateway else f"{cur.dst} dev {found.dev}"
-        hops.append(Hop(ns, iif, found.dev, "route", text, outer=_outer(cur, flow)))
+        # right after the DNAT the packet came in untranslated: watch it leave, translated
+        hops.append(Hop(ns, iif, found.dev, "route", text, outer=_outer(cur, inner),
+                        seen_on=found.dev if hops and hops[-1].action == "dnat" else None))
         dev = view.link(found.dev)
         nexthop = found.gateway or cur.dst
         if dev is not None and dev.kind == "vxlan" and dev.vxlan:
@@ -136,7 +262,7 @@ def predict(lab: Lab, flow: Flow, src_netns: str) -> tuple[list[Hop], str]:
             entry = next((f for f in view.fdb if f.dev == dev.name and f.mac == mac and f.dst), None)
             if entry is None:
                 hops.append(Hop(ns, found.dev, None, "drop", f"no fdb entry on {dev.name} for {mac}"))
-                return hops, "dropped"
+                return hops
             outer = Flow(dev.vxlan["local"], entry.dst, "UDP", dev.vxlan["port"])
             under = lab.route_get(ns, outer.dst, None, None)
             hops.append(Hop(ns, dev.name, under.dev, "encap",
@@ -146,15 +272,30 @@ def predict(lab: Lab, flow: Flow, src_netns: str) -> tuple[list[Hop], str]:
             inner, cur = cur, outer
             dev = view.link(under.dev or "")
             nexthop = under.gateway or outer.dst
+        wgv = lab.wireguard.get(ns)
+        if wgv is not None and dev is not None and dev.name == wgv.dev and inner is None:
+            peer = wgv.peer_for(cur.dst)
+            if peer is None or not peer[1]:
+                hops.append(Hop(ns, dev.name, None, "drop", f"{dev.name}: no peer's AllowedIPs hold {cur.dst}"))
+                return hops
+            under = lab.route_get(ns, peer[1], None, None)
+            outer = Flow(under.prefsrc or "", peer[1], "UDP", peer[2])
+            hops.append(Hop(ns, dev.name, under.dev, "encap",
+                            f"WireGuard peer {peer[0][:8]}... allowed-ips {','.join(peer[3])} endpoint "
+                            f"{peer[1]}:{peer[2]}: {outer.src} > {outer.dst} udp/{outer.port} (encrypted)",
+                            outer=outer, seen_on=under.dev, sealed=True))
+            inner, cur = cur, outer
+            dev = view.link(under.dev or "")
+            nexthop = under.gateway or outer.dst
         if dev is None:
             hops.append(Hop(ns, found.dev, None, "drop", f"{found.dev} is not readable"))
-            return hops, "dropped"
-        arrived = _transmit(lab, hops, ns, dev, _neighbour(lab, view, dev.name, nexthop), _outer(cur, flow))
+            return hops
+        arrived = _transmit(lab, hops, ns, dev, _neighbour(lab, view, dev.name, nexthop), _outer(cur, inner))
         if arrived is None:
-            return hops, "dropped"
+            return hops
         ns, iif = arrived
     hops.append(Hop(ns, iif, None, "drop", f"more than {MAX_HOPS} hops: a loop?"))
-    return hops, "dropped"
+    return hops
 
 
 def apply_policy(lab: Lab, hops: list[Hop], verdict: str, policy: Policy) -> tuple[list[Hop], str]:
@@ -182,8 +323,8 @@ def apply_policy(lab: Lab, hops: list[Hop], verdict: str, policy: Policy) -> tup
     return hops, verdict
 
 
-def _outer(cur: Flow, flow: Flow) -> Flow | None:
-    return None if cur == flow else cur
+def _outer(cur: Flow, inner: Flow | None) -> Flow | None:
+    return None if inner is None else cur
 
 
 def _vxlan_for(view: NetnsView, outer: Flow) -> LinkView | None:
@@ -318,8 +459,13 @@ def layers(frame: bytes, vxlan_port: int | None) -> list[tuple[str, str, int, in
 PROTO = {"TCP": 6, "UDP": 17, "ICMP": 1}
 
 
-def matches(layer_list, flow: Flow, probe: "Probe", outer: Flow | None) -> bool:
-    """The probe's packet (inner headers), in the outer header a hop carries it in, if any."""
+def matches(layer_list, flow: Flow, probe: "Probe", outer: Flow | None, sealed: bool = False) -> bool:
+    """The probe's packet (inner headers), in the outer header a hop carries it in, if any.
+    Sealed (WireGuard): the inner packet is encrypted, so a packet of that outer header, sent while
+    the probe crossed, is all the wire can show."""
+    if sealed and outer is not None:
+        return bool(layer_list) and layer_list[0][:2] == (outer.src, outer.dst) and layer_list[0][2] == 17 \
+            and layer_list[0][4] == outer.port
     inner_ok = any(l[0] == flow.src and l[1] == flow.dst and l[2] == PROTO[flow.protocol] and
                    (l[5] == probe.ident if flow.protocol == "ICMP" else l[3] == probe.sport)
                    for l in layer_list)

@@ -48,3 +48,21 @@ def test_etc_entries_cover_only_what_the_host_has(make_lab, tmp_path):
                  check=True).stdout.split()
     assert out == ["node-1-file", "absent"]
     assert not os.path.exists("/etc/netlab-no-such-file")
+
+
+def test_etc_entries_are_bound_when_the_run_dir_is_under_run(make_lab):
+    """netlab's default run directory is /run/netlab: the node's etc/ must be bound before /run is
+    covered, or a daemon (BIRD) silently reads the host's /etc."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+    name = lab_name("nf")
+    make_lab(lab_yaml(name))
+    where = Path(tempfile.mkdtemp(prefix="netlab-nodefs-", dir="/run"))
+    try:
+        root = nodefs.prepare(nodefs.node_root(where, "node-1"))
+        (root / "etc" / "hostname").write_text("from-the-node\n")
+        argv = nodefs.wrap(f"{name}.node-1", root, "node-1", ["cat", "/etc/hostname"])
+        assert subprocess.run(argv, capture_output=True, text=True, check=True).stdout == "from-the-node\n"
+    finally:
+        shutil.rmtree(where)

@@ -334,6 +334,160 @@ def test_trace_macvlan_leaves_by_the_parent_and_arrives_at_the_child(make_lab):
     assert all(h["observed"] for h in data["hops"]) and data["verdict"] == "delivered"
 
 
+needs_bird = pytest.mark.skipif(shutil.which("bird") is None, reason="bird (Debian package bird2) is not installed")
+
+
+def bgp_converged(name: str) -> None:
+    from netlab.tools import bgp
+    deadline = time.monotonic() + 60.0   # not a timing assertion: how long before calling it a failure
+    while not bgp.converged(state.load(name)):
+        if time.monotonic() > deadline:
+            pytest.fail(f"lab {name}: BGP did not converge: {bgp.lab_sessions(state.load(name))}")
+        time.sleep(0.2)
+
+
+@needs_bird
+def test_trace_bgp_mesh_is_a_plain_routed_hop_via_the_peers_underlay_ip(make_lab):
+    labfile, _, _ = make_lab(topology_lab("bgp-mesh"))
+    name = labfile.lab.name
+    bgp_converged(name)
+    data = trace(name, "a", "b")
+    n1, n2 = f"{name}.node-1", f"{name}.node-2"
+    assert path(data) == [(f"{name}.default.a", None, "eth0", "route"),
+                          (n1, host_veth(name, "node-1", "a"), "cni0", "bridge"),
+                          (n1, "cni0", "eth0", "route"),
+                          (f"{name}.vpc", "node-1", "node-2", "bridge"),
+                          (n2, "eth0", "cni0", "route"),
+                          (n2, "cni0", host_veth(name, "node-2", "b"), "bridge"),
+                          (f"{name}.default.b", "eth0", None, "deliver")]
+    # the route BIRD installed (proto bird): the other node's block via its underlay IP
+    assert data["hops"][2]["detail"] == "172.16.1.2 via 10.250.0.11 dev eth0"
+    assert all(h["observed"] for h in data["hops"]) and data["verdict"] == "delivered"
+
+
+@needs_bird
+def test_trace_bgp_racks_crosses_the_vpc_router_between_racks(make_lab):
+    labfile, _, _ = make_lab(topology_lab("bgp-racks"))
+    name = labfile.lab.name
+    bgp_converged(name)
+    data = trace(name, "a", "c")
+    n1, n3, vpc = f"{name}.node-1", f"{name}.node-3", f"{name}.vpc"
+    assert path(data) == [(f"{name}.default.a", None, "eth0", "route"),
+                          (n1, host_veth(name, "node-1", "a"), "cni0", "bridge"),
+                          (n1, "cni0", "eth0", "route"),
+                          (vpc, "node-1", "vpc0", "bridge"),
+                          (vpc, "vpc0", "vpc-r2", "route"),
+                          (vpc, "vpc-r2", "node-3", "bridge"),
+                          (n3, "eth0", "cni0", "route"),
+                          (n3, "cni0", host_veth(name, "node-3", "c"), "bridge"),
+                          (f"{name}.default.c", "eth0", None, "deliver")]
+    # node-1 learned c's block from the router (eBGP), the router from node-3
+    assert data["hops"][2]["detail"] == "172.16.2.2 via 10.250.0.1 dev eth0"
+    assert data["hops"][4]["detail"] == f"172.16.2.2 via {underlay(name, 'node-3')} dev vpc-r2"
+    assert all(h["observed"] for h in data["hops"]) and data["verdict"] == "delivered"
+
+
+def wireguard_missing() -> str | None:
+    from netlab.kernel import wireguard as wg
+    from tests.integration.test_wireguard import IMPL
+    return None if isinstance(IMPL, wg.Implementation) else str(IMPL)
+
+
+@pytest.mark.skipif(wireguard_missing() is not None, reason=str(wireguard_missing()))
+def test_trace_wireguard_encapsulates_to_the_peers_endpoint_from_wg_show(make_lab):
+    labfile, _, _ = make_lab(topology_lab("wireguard"))
+    name = labfile.lab.name
+    data = trace(name, "web", "db")
+    n1, n2 = f"{name}.node-1", f"{name}.node-2"
+    assert path(data) == [(f"{name}.default.web", None, "eth0", "route"),
+                          (n1, host_veth(name, "node-1", "web"), "cni0", "bridge"),
+                          (n1, "cni0", "flannel-wg", "route"),
+                          (n1, "flannel-wg", "eth0", "encap"),
+                          (f"{name}.vpc", "node-1", "node-2", "bridge"),
+                          (n2, "eth0", "flannel-wg", "decap"),
+                          (n2, "flannel-wg", "cni0", "route"),
+                          (n2, "cni0", host_veth(name, "node-2", "db"), "bridge"),
+                          (f"{name}.default.db", "eth0", None, "deliver")]
+    # the peer is the one `wg show` lists with db's block in its AllowedIPs
+    (dump,) = [line.split("\t") for line in netlab("exec", "--name", name, "node-1", "--", "wg", "show", "flannel-wg",
+                                                     "dump", check=True).stdout.splitlines()[1:]
+               if "172.16.1.0/24" in line]
+    encap = data["hops"][3]["detail"]
+    assert f"WireGuard peer {dump[0][:8]}... allowed-ips 172.16.1.0/24 endpoint {dump[2]}:" in encap
+    assert f"{underlay(name, 'node-1')} > {underlay(name, 'node-2')} udp/51820" in encap
+    assert all(h["observed"] for h in data["hops"]) and data["verdict"] == "delivered"
+
+
+def underlay(name: str, node: str) -> str:
+    return next(n.underlay_ip for n in state.load(name).nodes if n.name == node)
+
+
+@pytest.fixture(scope="module")
+def services_lab(tmp_path_factory):
+    """topologies/services.yaml under a run-unique name."""
+    from netlab.ops import lab as lab_ops
+    from netlab.spec import loader
+    path = tmp_path_factory.mktemp("svc") / "lab.yaml"
+    path.write_text(topology_lab("services"))
+    labfile = loader.load_file(str(path))
+    lab_ops.up(labfile)
+    try:
+        yield labfile.lab.name
+    finally:
+        lab_ops.down(labfile.lab.name)
+
+
+def test_trace_to_a_service_shows_the_dnat_to_the_endpoint_that_answered(services_lab):
+    name = services_lab
+    record = state.load(name)
+    web = next(s for s in record.services if s.key == "default/web")
+    client = pod(name, "client")
+    n1, n2 = f"{name}.node-1", f"{name}.node-2"
+    pods_by_ip = {p.ip: p for p in record.pods}
+    for dst, args in (("default/web", ("--port", "80")), (f"{web.cluster_ip}:80", ()),
+                      ("svc/default/web", ("--port", "80"))):
+        data = trace(name, "client", dst, *args)
+        assert (data["to"], data["protocol"], data["port"]) == ("svc/default/web", "TCP", 80)
+        (dnat,) = [h for h in data["hops"] if h["action"] == "dnat"]
+        endpoint = re.search(r"dnat to (\S+):8080;", dnat["detail"]).group(1)
+        # the endpoint conntrack says answered is the one the DNAT names, one of the Service's
+        assert f"conntrack: reply from {endpoint}:8080" in dnat["detail"]
+        assert endpoint in {e.ip for e in web.endpoints}
+        target = pods_by_ip[endpoint]
+        head = [(client.netns, None, "eth0", "route"), (n1, host_veth(name, "node-1", "client"), "cni0", "bridge"),
+                (n1, "cni0", None, "dnat")]
+        if target.node == "node-1":
+            tail = [(n1, "cni0", "cni0", "route"), (n1, "cni0", host_veth(name, "node-1", target.name), "bridge")]
+        else:
+            tail = [(n1, "cni0", "flannel.1", "route"), (n1, "flannel.1", "eth0", "encap"),
+                    (f"{name}.vpc", "node-1", "node-2", "bridge"), (n2, "eth0", "flannel.1", "decap"),
+                    (n2, "flannel.1", "cni0", "route"), (n2, "cni0", host_veth(name, "node-2", target.name), "bridge")]
+        assert path(data) == head + tail + [(target.netns, "eth0", None, "deliver")]
+        assert data["hops"][3]["detail"].startswith(f"{endpoint} ")   # routed by its translated address
+        assert all(h["observed"] for h in data["hops"]) and data["verdict"] == "delivered"
+    udp = trace(name, "client", "default/web", "--protocol", "udp")
+    (dnat,) = [h for h in udp["hops"] if h["action"] == "dnat"]
+    assert (udp["protocol"], udp["port"]) == ("UDP", 53) and ":5353; now 172.16.0.2 > " in dnat["detail"]
+    assert all(h["observed"] for h in udp["hops"]) and udp["verdict"] == "delivered"
+
+
+def test_trace_to_a_service_whose_endpoint_a_policy_denies_names_the_policy(services_lab):
+    name = services_lab
+    data = trace(name, "client", "guarded")
+    assert [h["action"] for h in data["hops"]][2] == "dnat"
+    last = data["hops"][-1]
+    assert last["action"] == "drop" and "default/deny-guarded" in last["detail"] and data["verdict"] == "dropped"
+    assert all(h["observed"] for h in data["hops"])
+    refused = trace(name, "client", "nothing")   # no endpoints: kube-proxy's reject-chain
+    assert [h["action"] for h in refused["hops"]] == ["route", "bridge", "drop"]
+    assert "in @no-endpoint-services -> reject-chain" in refused["hops"][-1]["detail"]
+    assert refused["verdict"] == "dropped" and all(h["observed"] for h in refused["hops"])
+    for bad in (("node-1", "default/web", "--port", "80"), ("client", "default/web"),
+                ("client", "web", "--protocol", "icmp")):
+        proc = netlab("trace", "--name", name, *bad)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+
+
 @needs_dot
 def test_trace_svg_draws_the_path_over_the_lab(demo, tmp_path):
     out = tmp_path / "path.svg"
