@@ -114,11 +114,13 @@ def test_a_missing_tool_is_named_before_anything_is_built(tmp_path):
 def test_interrupted_mid_measurement_leaves_nothing(tmp_path, sig):
     prefix = lab_name("bi")
     out, err = open(tmp_path / "out", "w"), open(tmp_path / "err", "w")
+    # a measurement long enough that the signal lands while it runs, even on a loaded machine where
+    # finding the lab's processes takes seconds (the baseline before it runs the same length)
     bench = subprocess.Popen([sys.executable, "-m", "netlab", "bench", "--backends", "vxlan", "--tests", "stream",
-                              "--duration", "5", "--lab-prefix", prefix], stdout=out, stderr=err,
+                              "--duration", "20", "--lab-prefix", prefix], stdout=out, stderr=err,
                              preexec_fn=_default_sigint)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while not lab_processes(f"{prefix}-vxlan"):     # past the baseline: a tool runs in the vxlan lab
             assert bench.poll() is None, (tmp_path / "err").read_text()
             assert time.monotonic() < deadline, "the bench never reached the vxlan lab"
