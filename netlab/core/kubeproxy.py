@@ -21,9 +21,10 @@ MARK_MASQ_CHAIN = "mark-for-masquerade"
 REJECT_CHAIN = "reject-chain"
 
 
-def chain_hash(name: str) -> str:
-    """kube-proxy's hashAndTruncate: the first 8 characters of base32(sha256(name))."""
-    return base64.b32encode(hashlib.sha256(name.encode()).digest())[:8].decode()
+def chain_hash(name: str, length: int = 8) -> str:
+    """kube-proxy's hash of a chain name: the first `length` characters of base32(sha256(name));
+    8 in nftables mode (hashAndTruncate), 16 in iptables mode (portProtoHash and friends)."""
+    return base64.b32encode(hashlib.sha256(name.encode()).digest())[:length].decode()
 
 
 @dataclass(frozen=True)

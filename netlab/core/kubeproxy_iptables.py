@@ -11,12 +11,9 @@ KUBE-PROXY-FIREWALL stays empty, as on such a cluster.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 
-from .kubeproxy import Endpoint, NodeProxy, ServicePortRules
+from .kubeproxy import MASQ_MARK, Endpoint, NodeProxy, ServicePortRules, chain_hash
 
-MASQ_MARK = "0x4000"
 KUBE_SERVICES = "KUBE-SERVICES"
 KUBE_EXTERNAL_SERVICES = "KUBE-EXTERNAL-SERVICES"
 KUBE_NODEPORTS = "KUBE-NODEPORTS"
@@ -28,7 +25,7 @@ KUBE_PROXY_FIREWALL = "KUBE-PROXY-FIREWALL"
 
 def _hash(text: str) -> str:
     """The first 16 characters of base32(sha256(text)), as portProtoHash and friends cut them."""
-    return base64.b32encode(hashlib.sha256(text.encode()).digest())[:16].decode()
+    return chain_hash(text, 16)
 
 
 def port_proto_hash(svc: ServicePortRules) -> str:
