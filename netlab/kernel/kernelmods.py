@@ -9,6 +9,7 @@ loaded, built in, or impossible to autoload anyway (no module tree) are tried.
 """
 from __future__ import annotations
 
+import functools
 import os
 from enum import Enum
 from pathlib import Path
@@ -45,17 +46,21 @@ def module_state(name: str, *, sys_module: Path = SYS_MODULE, tree: Path | None 
 
 def _listed(index: Path, name: str, dep_file: bool = False) -> bool:
     """Whether an index of module paths (modules.builtin, or modules.dep's left column) names `name`."""
+    return name in _module_names(index, dep_file)
+
+
+@functools.lru_cache(maxsize=8)
+def _module_names(index: Path, dep_file: bool) -> frozenset[str]:
+    """The module names an index lists, read once per process (modules.dep is ~0.5 MB)."""
     try:
         text = index.read_text()
     except OSError:
-        return False
+        return frozenset()
+    names = set()
     for line in text.splitlines():
         path = line.split(":", 1)[0] if dep_file else line
-        base = path.rsplit("/", 1)[-1]
-        stem = base.split(".ko", 1)[0].replace("-", "_")
-        if stem == name:
-            return True
-    return False
+        names.add(path.rsplit("/", 1)[-1].split(".ko", 1)[0].replace("-", "_"))
+    return frozenset(names)
 
 
 def not_loaded(names: tuple[str, ...] | list[str], **where: Path) -> list[str]:
