@@ -39,7 +39,7 @@ install() {
 # (modules-load.d), as kubeadm's prerequisites load br_netfilter. `netlab up` never loads a module
 # itself, and refuses a lab whose module is not loaded. Not here: ipip, whose loading puts a
 # fallback tunl0 in every namespace, the host's too (README: "Underlay, racks, IPIP, ipvlan").
-NETLAB_MODULES="br_netfilter veth bridge vxlan macvlan ipvlan"
+NETLAB_MODULES="br_netfilter veth bridge vxlan macvlan ipvlan sch_tbf sch_netem"
 modules() {
   [ -z "${NETLAB_SKIP_MODULES:-}" ] || return 0
   if [ ! -d "/lib/modules/$(uname -r)" ]; then
