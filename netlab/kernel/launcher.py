@@ -26,7 +26,9 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import signal
 import sys
+from contextlib import suppress
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
@@ -56,6 +58,15 @@ def _which(cmd: str, path: str) -> str | None:
         if os.path.isfile(full) and os.access(full, os.X_OK):
             return full
     return None
+
+
+def _default_signals() -> None:
+    """A container starts as a runtime starts it: no signal held or ignored (netlab's Python
+    ignores SIGPIPE; a background job or a CI runner may ignore or block SIGINT)."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    for sig in signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}:
+        with suppress(OSError, ValueError):
+            signal.signal(sig, signal.SIG_DFL)
 
 
 def _null_stdio() -> None:
@@ -136,6 +147,7 @@ def _child(req: dict, report: int) -> None:
 def _run(errors_r: int, errors_w: int, body, *args) -> None:
     os.close(errors_r)
     try:
+        _default_signals()
         body(*args)
     except BaseException as err:   # noqa: BLE001 - reported to the parent, never raised past exec
         os.write(errors_w, str(err).encode()[:4000])

@@ -14,6 +14,8 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
+from . import signals
+
 NETNS_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
@@ -173,6 +175,7 @@ def child_joining(fd: int | None, die_with_parent: bool = False):
     parent = os.getpid()
 
     def join() -> None:
+        signals.as_exec_expects()
         if die_with_parent and (_libc.prctl(PR_SET_PDEATHSIG, 9) != 0 or os.getppid() != parent):
             os._exit(125)
         result = _libc.unshare(CLONE_NEWNET) if fd is None else _libc.setns(fd, CLONE_NEWNET)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Iterator
 
 STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -35,6 +35,8 @@ def stops_as_interrupts() -> Iterator[None]:
         return
     # a signal the caller ignores (SIGINT of a background job) stays ignored
     old = {sig: signal.signal(sig, _interrupt) for sig in STOPS if signal.getsignal(sig) is not signal.SIG_IGN}
+    # one it handles but inherited blocked (a CI service's mask) would never arrive: netlab takes it
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, old)
     try:
         yield
     finally:
@@ -61,3 +63,14 @@ def shielded(reraise: bool = True) -> Iterator[None]:
             signal.signal(sig, handler)
     if pending and reraise:
         raise KeyboardInterrupt(signal.Signals(pending[0]).name)
+
+
+def as_exec_expects() -> None:
+    """In a child about to exec (a tool, a daemon, tcpdump): every signal unblocked and at its
+    default action, as a process manager starts a process (runc, systemd). Otherwise what netlab
+    inherited or set reaches the program: Python ignores SIGPIPE, a background job ignores
+    SIGINT, a CI runner may block it — and a tcpdump would never see its stop."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    for sig in signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}:
+        with suppress(OSError, ValueError):   # numbers the C library keeps for itself
+            signal.signal(sig, signal.SIG_DFL)

@@ -141,8 +141,10 @@ def test_interrupted_mid_measurement_leaves_nothing(tmp_path, sig):
 
 
 def _default_sigint() -> None:
-    """A runner started in the background (bash: `cmd &`) ignores SIGINT, and so would the bench."""
+    """A runner started in the background (bash: `cmd &`) ignores SIGINT, one started by a CI
+    service may block it; the bench would inherit either and never see the signal."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def test_bench_refuses_to_remove_a_lab_that_is_not_its_baseline(tmp_path):

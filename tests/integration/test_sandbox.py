@@ -80,6 +80,8 @@ def test_a_pod_is_a_sandbox(make_lab):
     assert int(status_field(pid, "CapEff"), 16) == cap_mask(DEFAULT_CAPS)
     assert int(status_field(pid, "CapBnd"), 16) == cap_mask(DEFAULT_CAPS)
     assert status_field(pid, "NoNewPrivs") == "1"
+    # signals as a runtime starts a container: none ignored (netlab's Python ignores SIGPIPE), none held
+    assert (status_field(pid, "SigIgn"), status_field(pid, "SigBlk")) == ("0" * 16, "0" * 16)
     with open(f"/proc/{pid}/environ", "rb") as f:
         environ = dict(item.decode().split("=", 1) for item in f.read().split(b"\0") if item)
     assert environ == {"PATH": sandbox.PATH, "HOSTNAME": "web", "HOME": "/srv", "GREETING": "hi"}
