@@ -7,13 +7,16 @@ Every zone (spec 2.1 `<ttl>`: kubeadm's Corefile sets `ttl 30`)
 - `$TTL 30`, every record with TTL 30.
 - SOA `ns.dns.<zone>. hostmaster.<zone>. <serial> 7200 1800 86400 30`, the fields of CoreDNS's
   SOA (plugin/kubernetes tests: refresh 7200, retry 1800, expire 86400, minimum = the TTL), so a
-  negative answer is cached 30 s too. The serial is the caller's (it must grow on every change:
-  secondaries and caches compare it; Knot loads the file either way).
+  negative answer is cached 30 s too. The serial is the caller's: it should grow with every
+  change (a secondary would compare it; `dig SOA` shows a learner which version is served), but
+  Knot, loading whole files with no journal (core/knotconf.py), serves the rewritten file after
+  `knotc zone-reload` whatever its serial says (tested).
 - NS `ns.dns.<zone>.` and, in the cluster zone, `ns.dns.<zone>. A <kube-dns ClusterIP>` (the
   10th address of serviceSubnet, as kubeadm and core/clusterip.py place it): CoreDNS names its
   apex NS `ns.dns.<zone>` and answers it with the address of the Service it sits behind.
   The reverse zones use the same SOA names and NS as the cluster zone (an out-of-zone NS needs no
-  glue); CoreDNS would name `ns.dns.in-addr.arpa.` there, a name no resolver can look up.
+  glue); CoreDNS, authoritative for all of in-addr.arpa, names `ns.dns.in-addr.arpa.` there and
+  answers an A record for it inside the reverse tree.
 
 Records (section of the spec; every name lower-case and validated, see below)
 - 2.2  `dns-version.<zone>. TXT "1.0.1"`.
