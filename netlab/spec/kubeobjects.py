@@ -17,7 +17,9 @@ POD_SPEC_KEYS = ("nodeName", "containers", "restartPolicy", "terminationGracePer
                  "dnsConfig")
 CONTAINER_KEYS = ("name", "command", "args", "ports", "env", "image", "imagePullPolicy", "resources",
                   "securityContext")
-DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+# spec.dnsConfig.searches as kube-apiserver checks them since 1.33 (KEP-4427, RelaxedDNSSearchValidation on
+# by default): DNS-1123 subdomains whose labels may hold '_' (and start with one), or "." alone
+SEARCH_DOMAIN = re.compile(r"_?[a-z0-9]([-_a-z0-9]*[a-z0-9])?(\._?[a-z0-9]([-_a-z0-9]*[a-z0-9])?)*")
 MAX_DNS_NAMESERVERS = 3        # pkg/apis/core/validation: MaxDNSNameservers
 MAX_DNS_SEARCH_PATHS = 32      # MaxDNSSearchPaths
 MAX_DNS_SEARCH_CHARS = 2048    # MaxDNSSearchListChars
@@ -105,10 +107,11 @@ def _load_dns(spec: dict, check: DocChecker) -> tuple[DnsPolicy, DnsConfig | Non
         domain = check.string(item, f"{path}.searches[{i}]", required=True)
         if domain is None:
             continue
-        bare = domain.removesuffix(".")   # a trailing dot is fine
-        if len(bare) > 253 or not DNS1123_SUBDOMAIN.fullmatch(bare):
-            check.error(f"{path}.searches[{i}]", f"{domain!r} is not a DNS-1123 subdomain",
-                        "lower-case letters, digits, '-' and '.', at most 253 characters, e.g. corp.example")
+        bare = domain if domain == "." else domain.removesuffix(".")   # a trailing dot is fine
+        if bare != "." and (len(bare) > 253 or not SEARCH_DOMAIN.fullmatch(bare)):
+            check.error(f"{path}.searches[{i}]", f"{domain!r} is not a search domain",
+                        "a DNS-1123 subdomain (lower-case letters, digits, '-', '_' and '.', at most 253 "
+                        "characters, e.g. corp.example) or '.'")
             continue
         searches.append(domain)
     if len(listed) > MAX_DNS_SEARCH_PATHS:
