@@ -146,9 +146,12 @@ def up(lab: LabFile, progress=None) -> UpResult:
             wireguard.prepare(kernel, lab, the_plan, wg_implementation)
             _build(kernel, the_plan, create, progress, timings)
             wireguard.converge(kernel, the_plan, {ns.name for ns in create})
-            started, responder = _start_containers(kernel, the_plan, record, running)
-            record = replace(record.with_pods(running), responder=responder)
+            started, responder, served = _start_containers(kernel, the_plan, record, running)
             timings.mark("start containers")
+            if served:
+                started += _hand_over(lab.lab.name, responder, served, running)
+                timings.mark(f"responder: {len(served)} containers' sockets")
+            record = replace(record.with_pods(running), responder=responder)
             if start_daemons(the_plan):
                 timings.mark("start node daemons")
             # policies are not in the namespace fingerprints: every run converges them (the nodes whose
@@ -248,13 +251,14 @@ def _mark_built(timings: Timings, counts: dict[Role, int]) -> None:
 
 
 def _start_containers(kernel: Kernel, the_plan: Plan, record: LabRecord,
-                      running_pods: dict[str, PodRecord]) -> tuple[int, procs.ProcRecord | None]:
+                      running_pods: dict[str, PodRecord]) -> tuple[int, procs.ProcRecord | None, list[Serve]]:
     """Every pod's sandbox (its init), then the containers not running yet, through the pod
     launcher (no fork with a preexec_fn in this threaded process); the containers with ports and
     no command are served by the lab's responder (kernel/labresponder.py), started when the lab
     has some and stopped when it has none. Each pod whose sandbox or containers changed goes
     into `running_pods` as soon as they run (so that a failure further on still records, and
-    stops, what runs). Returns how many containers started, and the lab's responder."""
+    stops, what runs). Returns how many containers started, the lab's responder, and the
+    containers it is to serve (handed over by _hand_over)."""
     lab = the_plan.lab.lab.name
     started = 0
     lab_dir = state.lab_dir(lab)
@@ -268,7 +272,7 @@ def _start_containers(kernel: Kernel, the_plan: Plan, record: LabRecord,
     if responder is not None and not any(not run.argv for ns in the_plan.namespaces for run in ns.containers):
         labresponder.stop(responder, lab)   # no pod has ports served by it any more
         responder = None
-    served: list[tuple[labresponder.Served, PodRecord, dict[str, procs.ProcRecord]]] = []
+    served: list[Serve] = []
     with sandbox.Launcher() as launcher:
         for pod_rec in record.pods:
             ns = the_plan.find(Role.POD, pod_rec.key)
@@ -303,21 +307,31 @@ def _start_containers(kernel: Kernel, the_plan: Plan, record: LabRecord,
                 running[run.name] = rec
                 started += 1
                 running_pods[pod_rec.key] = replace(pod_rec, containers=tuple(running.values()))
-    if served:
-        assert responder is not None
-        try:
-            with labresponder.Control(responder, lab_dir) as control:
-                control.drop([item.pod for item, _, _ in served])   # sockets of an earlier sandbox, if any
-                control.add([item for item, _, _ in served])
-        except OSError as err:
-            raise NetlabError(f"the lab's responder (pid {responder.pid}) did not take the pods' sockets: "
-                              f"{describe_failure(err)}") from err
-        for item, pod_rec, running in served:
-            labresponder.note(item, responder, lab_dir)
-            running[item.container] = replace(responder, pod=item.pod, container=item.container, log=item.log)
-            running_pods[pod_rec.key] = replace(pod_rec, containers=tuple(running.values()))
-            started += 1
-    return started, responder
+    return started, responder, served
+
+
+# a container the lab's responder is to serve, its pod's record and the pod's containers so far
+Serve = tuple[labresponder.Served, PodRecord, dict[str, procs.ProcRecord]]
+
+
+def _hand_over(lab: str, responder: procs.ProcRecord | None, served: list[Serve],
+               running_pods: dict[str, PodRecord]) -> int:
+    """The served containers' sockets, made in their pods, handed to the lab's responder; each
+    container recorded (with the responder's pid) once it serves them. Returns how many."""
+    assert responder is not None
+    lab_dir = state.lab_dir(lab)
+    try:
+        with labresponder.Control(responder, lab_dir) as control:
+            control.drop(sorted({item.pod for item, _, _ in served}))   # sockets of an earlier sandbox, if any
+            control.add([item for item, _, _ in served])
+    except OSError as err:
+        raise NetlabError(f"the lab's responder (pid {responder.pid}) did not take the pods' sockets: "
+                          f"{describe_failure(err)}") from err
+    for item, pod_rec, running in served:
+        labresponder.note(item, responder, lab_dir)
+        running[item.container] = replace(responder, pod=item.pod, container=item.container, log=item.log)
+        running_pods[pod_rec.key] = replace(pod_rec, containers=tuple(running.values()))
+    return len(served)
 
 
 def _runs(rec: procs.ProcRecord | None, run, init: sandbox.Init, responder: procs.ProcRecord | None) -> bool:
