@@ -28,8 +28,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..errors import NetlabError
-from . import netns, procs, sandbox
+from ..errors import KernelFeatureMissing, NetlabError
+from . import kernelmods, netns, procs, sandbox
 
 SUBJECT = "lab"          # NETLAB_POD of the responder: never a pod key (those hold a "/")
 ROLE = "responder"       # its NETLAB_CONTAINER
@@ -50,6 +50,27 @@ class Served:
     container: str
     ports: tuple[tuple[int, str], ...]
     log: str
+
+
+def check_kernel(ports: set[str]) -> None:
+    """Before anything is built: the protocols of the served ports (`ports`: "TCP", "UDP",
+    "SCTP") must work without making the kernel load a module. SCTP is a module on Debian's
+    kernels (`sctp`); opening its first socket would autoload it, so an unloaded one is refused
+    with the modprobe to run, and a kernel without it (no module tree) is named."""
+    if "SCTP" not in ports:
+        return
+    state = kernelmods.module_state("sctp")
+    if state is kernelmods.ModuleState.LOADABLE:
+        raise KernelFeatureMissing("a container declares an SCTP port for the built-in responder, and this kernel "
+                                   "has the sctp module but has not loaded it; netlab never loads a module itself; "
+                                   "nothing was created — load it first: " + kernelmods.modprobe_hint(["sctp"]))
+    if state is kernelmods.ModuleState.UNKNOWN:   # nothing can be autoloaded here: just try
+        try:
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP).close()
+        except OSError as err:
+            raise KernelFeatureMissing(f"a container declares an SCTP port for the built-in responder, and this "
+                                       f"kernel has no SCTP ({err.strerror}: CONFIG_IP_SCTP is off); nothing was "
+                                       "created — declare TCP or UDP ports") from err
 
 
 def argv() -> list[str]:

@@ -119,6 +119,8 @@ def up(lab: LabFile, progress=None) -> UpResult:
     services.check_tools(lab)
     impair.preflight(lab)
     check_programs(the_plan)
+    labresponder.check_kernel({proto for ns in the_plan.namespaces for run in ns.containers if not run.argv
+                               for _, proto in run.ports})
     timings.mark("kernel check")
     name = lab.lab.name
     with state.locked(name), Kernel() as kernel:

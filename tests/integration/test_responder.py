@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from netlab.kernel import kubeproxy, labresponder, netns, procs
+from netlab.kernel import kernelmods, kubeproxy, labresponder, netns, procs
 from netlab.ops import state
 from netlab.spec import loader
 from netlab.ops import lab as lab_ops
@@ -168,3 +168,19 @@ def test_a_killed_responder_is_reported_and_up_starts_it_again(make_lab):
     assert new.pid != rec.pid and status(name)["responder"]["running"]
     ips = {p.ip: p.name for p in state.load(name).pods}
     assert ask(name, "a", list(ips)) == {ip: (n, n) for ip, n in ips.items()}
+
+
+def test_an_sctp_port_the_kernel_cannot_serve_is_named_before_anything_is_built(tmp_path):
+    """On a kernel without SCTP (or with the sctp module unloaded, which netlab never loads) a lab
+    whose responder would serve an SCTP port is refused before anything is built."""
+    state_ = kernelmods.module_state("sctp")
+    if state_ in (kernelmods.ModuleState.LOADED, kernelmods.ModuleState.BUILTIN):
+        pytest.skip("this kernel has SCTP: the port is served like the others")
+    name = lab_name("sc")
+    path = tmp_path / "lab.yaml"
+    path.write_text(lab_yaml(name) + pod_yaml("a", "node-1", ports="[{containerPort: 9, protocol: SCTP}]"))
+    result = netlab("up", str(path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "SCTP" in result.stderr and "nothing was created" in result.stderr
+    assert ("modprobe sctp" if state_ is kernelmods.ModuleState.LOADABLE else "CONFIG_IP_SCTP") in result.stderr
+    assert lab_namespaces(name) == [] and state.load(name) is None and responders(name) == []
