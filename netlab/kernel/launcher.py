@@ -128,18 +128,43 @@ def _enter_pod(init: int) -> None:
         os.close(fd)
 
 
+NETNS_DIR = "/run/netns"
+_netns_dir: int | None = None   # netlab's /run/netns, opened before this process left its mount namespace
+
+
+def _leave_netns_mounts() -> None:
+    """This launcher's own mount namespace, without /run/netns: a pod's mount namespace is a copy
+    of it, and copying (then detaching) one nsfs mount per namespace of every lab made each pod
+    dearer as labs grew (~3 ms a pod at 1,000 namespaces). The namespace files are opened through
+    a descriptor of netlab's /run/netns taken before, where their mounts still are."""
+    global _netns_dir
+    _netns_dir = os.open(NETNS_DIR, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    if _libc.unshare(CLONE_NEWNS) != 0:
+        return   # the pods detach /run/netns themselves, as before
+    # private first, so that the detach below never propagates to netlab's (the host's) mounts
+    if _libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) == 0:
+        _libc.umount2(NETNS_DIR.encode(), MNT_DETACH)
+
+
+def _open_netns(path: str) -> int:
+    folder, name = os.path.split(path)
+    if _netns_dir is not None and folder == NETNS_DIR:
+        return os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=_netns_dir)
+    return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+
 def _child(req: dict, report: int) -> None:
     """The first child: prepares the namespaces, forks the process that stays, reports its pid."""
     errors_r, errors_w = os.pipe2(os.O_CLOEXEC)   # closed by a successful exec: EOF means started
     if req["op"] == "pod":
-        fd = os.open(req["netns"], os.O_RDONLY)
+        fd = _open_netns(req["netns"])
         _check(_libc.setns(fd, CLONE_NEWNET), "setns into the pod's network namespace")
         _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID), "unshare")
         pid = os.fork()
         if pid == 0:
             _run(errors_r, errors_w, _pod_init, req)
     elif req["op"] == "daemon":
-        fd = os.open(req["netns"], os.O_RDONLY)
+        fd = _open_netns(req["netns"])
         _check(_libc.setns(fd, CLONE_NEWNET), "setns into the lab's network namespace")
         os.close(fd)
         pid = os.fork()
@@ -223,6 +248,7 @@ def handle(req: dict) -> dict:
 
 
 def main() -> int:
+    _leave_netns_mounts()
     for line in sys.stdin:
         try:
             answer = handle(json.loads(line))
