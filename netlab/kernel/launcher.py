@@ -4,7 +4,9 @@ Run as a file (`python3 -I -S launcher.py`, standard library only) by `netlab up
 `up` itself never forks with a preexec_fn while its progress thread runs: this process has one
 thread, so it may fork and change namespaces in the child before exec.
 
-It reads one JSON request per line on stdin and answers one JSON line on stdout:
+It reads one JSON request per line on stdin and answers one JSON line on stdout for each, when
+that request is done. Requests are carried out as they arrive, several at once (a child each):
+a caller that sends several gives each an "id", which its answer repeats.
 
   {"op": "pod", "netns": PATH, "hostname": H, "hosts": FILE, "resolv": FILE, "env": {...}}
       a pod sandbox: a child joins the pod's network namespace, unshares mount, UTS, IPC and
@@ -31,6 +33,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import selectors
 import signal
 import sys
 from contextlib import suppress
@@ -226,7 +229,8 @@ def _fork_in_pod(init: int, errors_r: int, errors_w: int, req: dict) -> int:
     return pid
 
 
-def handle(req: dict) -> dict:
+def _fork_handler(req: dict) -> tuple[int, int]:
+    """A child that carries out one request and writes its answer to a pipe; (pid, pipe)."""
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
@@ -239,24 +243,64 @@ def handle(req: dict) -> dict:
             code = 1
         os._exit(code)
     os.close(report_w)
-    answer = b""
-    while chunk := os.read(report_r, 65536):
-        answer += chunk
-    os.close(report_r)
+    return pid, report_r
+
+
+def _finish(pid: int, answer: bytes, req: dict) -> dict:
     os.waitpid(pid, 0)
-    return json.loads(answer) if answer else {"error": "the launcher's child died before it answered"}
+    try:
+        out = json.loads(answer) if answer else {"error": "the launcher's child died before it answered"}
+    except ValueError:
+        out = {"error": "the launcher's child answered garbage"}
+    if "id" in req:
+        out["id"] = req["id"]
+    return out
 
 
 def main() -> int:
+    """Requests are carried out as they come, several at once (each by a child of its own); an
+    answer is written when its request is done, with the request's "id" when it had one. A caller
+    that sends one request and waits sees the old one-at-a-time protocol."""
     _leave_netns_mounts()
-    for line in sys.stdin:
-        try:
-            answer = handle(json.loads(line))
-        except (OSError, ValueError, KeyError) as err:
-            answer = {"error": str(err)}
-        sys.stdout.write(json.dumps(answer) + "\n")
-        sys.stdout.flush()
+    sel = selectors.DefaultSelector()
+    sel.register(0, selectors.EVENT_READ, None)
+    pending = b""
+    reading = True
+    busy: dict[int, tuple[int, dict, list[bytes]]] = {}   # answer pipe -> (child, request, chunks)
+    while reading or busy:
+        for key, _ in sel.select():
+            if key.data is None:
+                chunk = os.read(0, 65536)
+                if not chunk:
+                    reading = False
+                    sel.unregister(0)
+                    continue
+                pending += chunk
+                while b"\n" in pending:
+                    line, pending = pending.split(b"\n", 1)
+                    try:
+                        req = json.loads(line)
+                        pid, pipe = _fork_handler(req)
+                    except (OSError, ValueError) as err:
+                        _answer({"error": str(err)})
+                        continue
+                    busy[pipe] = (pid, req, [])
+                    sel.register(pipe, selectors.EVENT_READ, pipe)
+            else:
+                pipe = key.data
+                chunk = os.read(pipe, 65536)
+                if chunk:
+                    busy[pipe][2].append(chunk)
+                    continue
+                sel.unregister(pipe)
+                os.close(pipe)
+                pid, req, chunks = busy.pop(pipe)
+                _answer(_finish(pid, b"".join(chunks), req))
     return 0
+
+
+def _answer(answer: dict) -> None:
+    os.write(1, (json.dumps(answer) + "\n").encode())
 
 
 if __name__ == "__main__":

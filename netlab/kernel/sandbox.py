@@ -57,27 +57,58 @@ def setpriv_args(capabilities: tuple[str, ...] | None) -> list[str] | None:
     return ["--no-new-privs", "--inh-caps=-all", "--ambient-caps=-all", f"--bounding-set={bounding}"]
 
 
+@dataclass(frozen=True)
+class PodStart:
+    """A pod sandbox to start: its name (namespace/name), network namespace, hostname, and the
+    folder holding its hosts and resolv.conf."""
+    pod: str
+    netns_path: str
+    hostname: str
+    files: str
+
+
 class Launcher:
     """The pod launcher process (kernel/launcher.py), started without preexec_fn."""
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
 
-    def _ask(self, request: dict) -> int:
+    WINDOW = 8   # requests in flight at once: pods start in parallel, the launcher's pipes stay small
+
+    def _pipes(self) -> tuple:
         if self.proc is None:
             script = os.path.join(os.path.dirname(__file__), "launcher.py")
             self.proc = subprocess.Popen([sys.executable, "-I", "-S", script], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, env={"PATH": PATH}, text=True)
         assert self.proc.stdin and self.proc.stdout
-        self.proc.stdin.write(json.dumps(request) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
+        return self.proc.stdin, self.proc.stdout
+
+    def _answer(self) -> dict:
+        line = self._pipes()[1].readline()
         if not line:
             raise OSError("the pod launcher stopped")
-        answer = json.loads(line)
-        if "error" in answer:
-            raise OSError(answer["error"])
-        return int(answer["pid"])
+        return json.loads(line)
+
+    def _ask(self, request: dict) -> int:
+        return self._ask_all([request])[0]
+
+    def _ask_all(self, requests: list[dict]) -> list:
+        """Each request's pid, in order, or the OSError it failed with (raised when there is one
+        request). Up to WINDOW are carried out at once."""
+        stdin, _ = self._pipes()
+        results: list = [None] * len(requests)
+        sent = done = 0
+        while done < len(requests):
+            while sent < len(requests) and sent - done < self.WINDOW:
+                stdin.write(json.dumps(dict(requests[sent], id=sent)) + "\n")
+                sent += 1
+            stdin.flush()
+            answer = self._answer()
+            results[answer["id"]] = OSError(answer["error"]) if "error" in answer else int(answer["pid"])
+            done += 1
+        if len(requests) == 1 and isinstance(results[0], OSError):
+            raise results[0]
+        return results
 
     def close(self) -> None:
         if self.proc is not None:
@@ -92,12 +123,14 @@ class Launcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def start_pod(self, lab: str, pod: str, netns_path: str, hostname: str, files: str) -> ProcRecord:
-        """The pod's init; `files` holds its hosts and resolv.conf."""
-        env = {"PATH": PATH, ENV_LAB: lab, ENV_POD: pod, ENV_CONTAINER: ROLE_INIT}
-        pid = self._ask({"op": "pod", "netns": netns_path, "hostname": hostname, "env": env,
-                         "hosts": os.path.join(files, "hosts"), "resolv": os.path.join(files, "resolv.conf")})
-        return ProcRecord(pod, ROLE_INIT, pid, start_time(pid) or 0, "")
+    def start_pods(self, lab: str, pods: list[PodStart]) -> list[ProcRecord | OSError]:
+        """The pods' inits, started several at once; each one's record, or why it failed."""
+        requests = [{"op": "pod", "netns": p.netns_path, "hostname": p.hostname,
+                     "env": {"PATH": PATH, ENV_LAB: lab, ENV_POD: p.pod, ENV_CONTAINER: ROLE_INIT},
+                     "hosts": os.path.join(p.files, "hosts"), "resolv": os.path.join(p.files, "resolv.conf")}
+                    for p in pods]
+        return [pid if isinstance(pid, OSError) else ProcRecord(p.pod, ROLE_INIT, pid, start_time(pid) or 0, "")
+                for p, pid in zip(pods, self._ask_all(requests))]
 
     def run(self, init: ProcRecord, pod: str, container: str, argv: list[str], env: dict[str, str],
             capabilities: tuple[str, ...] | None, cwd: str, log: str) -> ProcRecord:

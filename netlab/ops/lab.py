@@ -290,17 +290,20 @@ def _start_containers(kernel: Kernel, the_plan: Plan, record: LabRecord,
         responder = None
     served: list[Serve] = []
     with sandbox.Launcher() as launcher:
+        # the pods without a running init get a new one (their containers start afresh), several at once
+        new = [(pod_rec, ns) for pod_rec in record.pods if (ns := the_plan.find(Role.POD, pod_rec.key)) is not None
+               and running_inits.get(inodes[ns.name]) is None]
+        fresh = _pod_inits(launcher, lab, lab_dir, [(pod_rec, ns, pod_resolv_conf(
+            the_plan.lab, pods.get(pod_rec.key), pod_rec.namespace, node_resolv)) for pod_rec, ns in new], running_pods)
         for pod_rec in record.pods:
             ns = the_plan.find(Role.POD, pod_rec.key)
             if ns is None:
                 continue
             workdir = str(lab_dir / "pods" / f"{pod_rec.namespace}.{pod_rec.name}")
             init = running_inits.get(inodes[ns.name])
-            if init is None:   # a new init: the pod's containers start afresh
-                resolv = pod_resolv_conf(the_plan.lab, pods.get(pod_rec.key), pod_rec.namespace, node_resolv)
-                init = _pod_init(launcher, lab, ns, pod_rec, resolv, workdir)
-                pod_rec = replace(pod_rec, sandbox=SandboxRecord(init.pid, init.start), containers=())
-                running_pods[pod_rec.key] = pod_rec
+            if init is None:
+                init = fresh[pod_rec.key]
+                pod_rec = running_pods[pod_rec.key]
             elif pod_rec.sandbox != SandboxRecord(init.pid, init.start):
                 pod_rec = replace(pod_rec, sandbox=SandboxRecord(init.pid, init.start))
                 running_pods[pod_rec.key] = pod_rec
@@ -370,19 +373,31 @@ def pod_resolv_conf(lab: LabFile, pod: Pod | None, namespace: str, node_resolv: 
                                   lab.networking.dns_domain, cluster_dns, node_resolv)
 
 
-def _pod_init(launcher: sandbox.Launcher, lab: str, ns: NetnsPlan, pod_rec: PodRecord, resolv: str,
-              workdir: str) -> sandbox.Init:
-    """A new init for the pod (its PID namespace and the others), its files written first."""
-    inode = netns.inode(ns.name)
-    sandbox.write_pod_files(workdir, pod_rec.ip, ns.hostname, resolv)
-    try:
-        rec = launcher.start_pod(lab, ns.subject, netns.path(ns.name), ns.hostname, workdir)
-    except OSError as err:
-        raise NetlabError(f"pod {ns.subject}: its sandbox could not start: {describe_failure(err)}") from err
-    init = sandbox.inspect_init(rec.pid, lab, {inode} if inode else set())
-    if init is None:
-        raise NetlabError(f"pod {ns.subject}: its sandbox (pid {rec.pid}) exited as it started")
-    return init
+def _pod_inits(launcher: sandbox.Launcher, lab: str, lab_dir, new: list[tuple[PodRecord, NetnsPlan, str]],
+               running_pods: dict[str, PodRecord]) -> dict[str, sandbox.Init]:
+    """New inits for pods (their PID namespaces and the others), each pod's files (hosts, and its
+    resolv.conf text) written first; started several at once. Every init that runs is recorded in
+    `running_pods` before a failure is raised, so that a rollback stops it."""
+    starts = []
+    for pod_rec, ns, resolv in new:
+        workdir = str(lab_dir / "pods" / f"{pod_rec.namespace}.{pod_rec.name}")
+        sandbox.write_pod_files(workdir, pod_rec.ip, ns.hostname, resolv)
+        starts.append(sandbox.PodStart(ns.subject, netns.path(ns.name), ns.hostname, workdir))
+    inits: dict[str, sandbox.Init] = {}
+    failures = []
+    for (pod_rec, ns, _), rec in zip(new, launcher.start_pods(lab, starts) if starts else []):
+        inode = netns.inode(ns.name)
+        init = None if isinstance(rec, OSError) else sandbox.inspect_init(rec.pid, lab, {inode} if inode else set())
+        if init is None:
+            failures.append(f"pod {ns.subject}: its sandbox could not start: {describe_failure(rec)}"
+                            if isinstance(rec, OSError) else
+                            f"pod {ns.subject}: its sandbox (pid {rec.pid}) exited as it started")
+            continue
+        inits[pod_rec.key] = init
+        running_pods[pod_rec.key] = replace(pod_rec, sandbox=SandboxRecord(init.pid, init.start), containers=())
+    if failures:
+        raise NetlabError("; ".join(failures[:3]) + (f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""))
+    return inits
 
 
 def _stop_containers(lab: str, old: LabRecord | None, names: list[str], existing: dict[str, Mark]) -> int:
