@@ -81,3 +81,20 @@ def test_scale_benchmark_ports_run_counts_the_labs_processes():
     assert summary["netlab"]["errors"] == [] and summary["ports"]["errors"] == []
     assert (summary["netlab"]["processes"], summary["ports"]["processes"]) == (5, 6)
     assert summary["ports"]["pss_mb"] > summary["netlab"]["pss_mb"] > 0
+
+
+def test_small_lab_benchmark_smoke(tmp_path):
+    """benchmarks/small.py on a 1-node lab: both medians, the baseline, the targets, nothing left."""
+    from netlab.spec.labtext import lab_yaml, pod_yaml
+    name = lab_name("sm")
+    path = tmp_path / "lab.yaml"
+    path.write_text(lab_yaml(name, nodes=1, pods=pod_yaml("a", "node-1")))
+    proc = subprocess.run([sys.executable, str(BENCH.parent / "small.py"), str(path), "--repeat", "1", "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert (report["lab"], report["namespaces"]) == (name, 3)
+    assert report["up_s"] > 0 and report["down_s"] > 0 and report["baseline_up_s"] > 0
+    assert report["up_ratio"] > 0 and set(report["targets"]) == {"up_s", "down_s", "up_met", "down_met"}
+    assert any(line.startswith("build 1 pod") for line in report["timings"])
+    assert [n for n in netns.listed() if n.startswith(f"{name}.") or n.startswith("nlsmall")] == []
