@@ -64,6 +64,20 @@ def setpriv_args(capabilities: tuple[str, ...] | None) -> list[str] | None:
     return ["--no-new-privs", "--inh-caps=-all", "--ambient-caps=-all", f"--bounding-set={bounding}"]
 
 
+@dataclass(frozen=True)
+class Mount:
+    """A pod volume: the host's `source` bind-mounted on `target` (which must exist) in the pod only."""
+
+    source: str
+    target: str
+    readonly: bool = True
+
+
+def missing_targets(mounts: tuple[Mount, ...]) -> list[str]:
+    """The targets that do not exist here (the pod's mount namespace starts as a copy of this one)."""
+    return [m.target for m in mounts if not os.path.exists(m.target)]
+
+
 class Launcher:
     """The pod launcher process (kernel/launcher.py), started without preexec_fn."""
 
@@ -99,11 +113,13 @@ class Launcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def start_pod(self, lab: str, pod: str, netns_path: str, hostname: str, files: str) -> ProcRecord:
-        """The pod's init; `files` holds its hosts and resolv.conf."""
+    def start_pod(self, lab: str, pod: str, netns_path: str, hostname: str, files: str,
+                  mounts: tuple[Mount, ...] = ()) -> ProcRecord:
+        """The pod's init; `files` holds its hosts and resolv.conf; `mounts` are bound in its mount namespace."""
         env = {"PATH": PATH, ENV_LAB: lab, ENV_POD: pod, ENV_CONTAINER: ROLE_INIT}
         pid = self._ask({"op": "pod", "netns": netns_path, "hostname": hostname, "env": env,
-                         "hosts": os.path.join(files, "hosts"), "resolv": os.path.join(files, "resolv.conf")})
+                         "hosts": os.path.join(files, "hosts"), "resolv": os.path.join(files, "resolv.conf"),
+                         "mounts": [[m.source, m.target, m.readonly] for m in mounts]})
         return ProcRecord(pod, ROLE_INIT, pid, start_time(pid) or 0, "")
 
     def run(self, init: ProcRecord, pod: str, container: str, argv: list[str], env: dict[str, str],
