@@ -14,12 +14,11 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from pyroute2 import IPRoute
-from pyroute2.netlink import NETLINK_ROUTE
-from pyroute2.netlink.exceptions import NetlinkError
+from ipaddress import IPv4Address
+from typing import Any
 
 from . import netns, rtnl
+from .rtnl import NETLINK_ROUTE, NetlinkError
 from ..errors import NetlabError
 from ..core.steps import (Addr, Blackhole, Bridge, Fdb, Ipip, Ipvlan, Macvlan, Neigh, Note, Route, Step, Sysctl, Up,
                           Veth, Vxlan, WgDevice, WgPeer)
@@ -46,6 +45,33 @@ class ApplyError(NetlabError):
         self.netns_name, self.step, self.cause = netns_name, step, err
 
 
+class Pyroute:
+    """pyroute2's IPRoute for the rarer requests, its errors raised as rtnl.NetlinkError (what
+    the rest of the kernel layer catches)."""
+
+    def __init__(self, ipr: Any) -> None:
+        self._ipr = ipr
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        from pyroute2.netlink.exceptions import NetlinkError as PyrouteError   # loaded with IPRoute
+        try:
+            return getattr(self._ipr, method)(*args, **kwargs)
+        except PyrouteError as err:
+            raise NetlinkError(err.code, str(err.args[1]) if len(err.args) > 1 else None) from err
+
+    def link(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("link", *args, **kwargs)
+
+    def neigh(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("neigh", *args, **kwargs)
+
+    def route(self, *args: Any, **kwargs: Any) -> Any:
+        return self._call("route", *args, **kwargs)
+
+    def close(self) -> None:
+        self._ipr.close()
+
+
 @dataclass
 class Handle:
     """An open namespace: its fd, its netlink socket, and the ifindexes learned so far.
@@ -58,11 +84,11 @@ class Handle:
     fd: int
     nl: rtnl.RtnlSocket
     ifindex: dict[str, int] = field(default_factory=dict)
-    opener: Callable[[int], IPRoute] | None = None
-    _ipr: IPRoute | None = None
+    opener: Callable[[int], "Pyroute"] | None = None
+    _ipr: "Pyroute | None" = None
 
     @property
-    def ipr(self) -> IPRoute:
+    def ipr(self) -> "Pyroute":
         if self._ipr is None:
             assert self.opener is not None
             self._ipr = self.opener(self.fd)
@@ -101,11 +127,12 @@ class Kernel:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _socket_inside(self) -> IPRoute:
+    def _socket_inside(self) -> "Pyroute":
+        from pyroute2 import IPRoute   # lazily: ~100 ms of imports, only for the steps rtnl has no encoder for
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
-        return IPRoute(use_socket=sock)
+        return Pyroute(IPRoute(use_socket=sock))
 
-    def _ipr_inside(self, fd: int) -> IPRoute:
+    def _ipr_inside(self, fd: int) -> "Pyroute":
         with self.switch.inside(fd):
             return self._socket_inside()
 
@@ -316,40 +343,44 @@ APPLIERS: dict[type, Callable[[Kernel, Handle, Step], None]] = {
 
 
 def probe_link_kinds(kinds: tuple[str, ...]) -> list[str]:
-    """The link kinds this kernel cannot create, tried in a throwaway unnamed namespace."""
+    """The link kinds this kernel cannot create, tried in a throwaway unnamed namespace: a veth
+    first (the parent the VTEP and the underlay children are made on, as on a node's eth0), then
+    one link of each other kind."""
     missing: list[str] = []
     switch = netns.Switcher()
     try:
         with switch.fresh() as fd:
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
-            with IPRoute(use_socket=sock) as ipr:
-                for n, kind in enumerate(kinds):
-                    spec = _probe_spec(kind, ipr)
+            nl = rtnl.RtnlSocket()
+            try:
+                parent = None
+                for n, kind in enumerate(sorted(kinds, key=lambda k: k != "veth")):
                     try:
-                        ipr.link("add", ifname=f"probe{n}", **spec)
+                        if kind == "veth" or parent is None:
+                            parent = nl.create_and_get(rtnl.new_veth("probe", 1500, "probepeer", 1500, fd),
+                                                       "probe").index
+                        if kind != "veth":
+                            nl.call(_probe_request(f"probe{n}", kind, parent))
                     except NetlinkError as err:
+                        if err.code == errno.EEXIST and kind == "ipip":
+                            continue   # the fallback tunl0 (any to any) is there already: ipip exists
                         if err.code in (errno.EOPNOTSUPP, errno.ENOENT, errno.EINVAL, errno.ENODEV):
                             missing.append(kind)
                         else:
                             raise
+            finally:
+                nl.close()
             os.close(fd)
     finally:
         switch.close()
     return missing
 
 
-def _probe_spec(kind: str, ipr: IPRoute) -> dict:
-    if kind == "veth":
-        return {"kind": "veth", "peer": "probepeer"}
+def _probe_request(name: str, kind: str, parent: int) -> rtnl.Request:
+    if kind == "bridge":
+        return rtnl.new_bridge(name, 1500)
     if kind == "vxlan":
-        return {"kind": "vxlan", "vxlan_id": 42}
-    if kind == "ipip":   # endpoints unlike the fallback tunl0's (any, any), which would clash: EEXIST
-        return {"kind": "ipip", "ipip_local": "192.0.2.1", "ipip_remote": "192.0.2.2"}
-    if kind == "wireguard":   # pyroute2 may not know the kind: the bare IFLA_INFO_KIND suffices
-        return {"kind": "wireguard"}
+        return rtnl.new_vxlan(name, "02:00:00:00:00:01", 1450, 42, 8472, IPv4Address("192.0.2.1"), parent)
     if kind in ("macvlan", "ipvlan"):
-        if not ipr.link_lookup(ifname="probeparent"):
-            ipr.link("add", ifname="probeparent", kind="veth", peer="probeparent1")
-        return {"kind": kind, "link": ipr.link_lookup(ifname="probeparent")[0]}
-    return {"kind": kind}
+        return rtnl.new_link(name, kind, parent)
+    return rtnl.new_link(name, kind)   # ipip (any to any), wireguard: the bare kind suffices
 

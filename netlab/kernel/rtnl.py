@@ -22,7 +22,6 @@ import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from pyroute2.netlink.exceptions import NetlinkError
 
 NETLINK_ROUTE = 0
 SOL_NETLINK = 270
@@ -236,6 +235,16 @@ def new_fdb(ifindex: int, mac: str, dst: IPv4Address | str) -> Request:
 
 
 # -- the socket ------------------------------------------------------------------------------------
+class NetlinkError(Exception):
+    """The kernel refused a request; `code` is its errno. The kernel layer raises this one for
+    pyroute2's requests too (apply.Handle.ipr), so that building a lab never imports pyroute2
+    (~100 ms) unless a step needs it."""
+
+    def __init__(self, code: int, msg: str | None = None):
+        super().__init__(code, msg or os.strerror(code))
+        self.code = code
+
+
 class RequestFailed(NetlinkError):
     """A request the kernel refused; `position` is its place in the batch sent."""
 

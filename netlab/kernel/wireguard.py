@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from pyroute2.netlink.exceptions import NetlinkError
-
 from . import daemons, procs
 from .kernelmods import ModuleState, module_state
+from .rtnl import NetlinkError
 from ..core.steps import WgDevice, WgPeer
 from ..errors import KernelFeatureMissing, NetlabError
 
