@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 from ..core import backends, ipam, plan
 from ..kernel import daemons, limits, netns, nodefs, procs, sandbox, signals
-from . import impair, services, state
+from . import dns, impair, services, state
 from .record import (LabRecord, Networking, NamespaceRecord, NodeRecord, PodRecord, PortRecord, SandboxRecord,
                      Underlay)
 from ..kernel.apply import LIMIT_HINTS, Kernel, probe_link_kinds
@@ -119,6 +119,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
     services.check_tools(lab)
     impair.preflight(lab)
     check_programs(the_plan)
+    dns.check(lab)
     timings.mark("kernel check")
     name = lab.lab.name
     with state.locked(name), Kernel() as kernel:
@@ -146,6 +147,8 @@ def up(lab: LabFile, progress=None) -> UpResult:
             wireguard.prepare(kernel, lab, the_plan, wg_implementation)
             _build(kernel, the_plan, create, progress, timings)
             wireguard.converge(kernel, the_plan, {ns.name for ns in create})
+            # the zones a DNS pod's knotd starts with: the file's Services, endpoints as last known
+            dns.prepare(record, services.describe(lab, the_plan.alloc, _last_readiness(old)))
             started = _start_containers(kernel, the_plan, record, running)
             record = record.with_pods(running)
             timings.mark("start containers")
@@ -160,6 +163,8 @@ def up(lab: LabFile, progress=None) -> UpResult:
                 raise NetlabError(enforce.failure(enforced, record.policies, lab.source, "up"))
             proxied = services.converge(lab, the_plan.alloc, record)
             timings.mark("services")
+            if dns.converge(replace(record, services=record.services if proxied is None else proxied)):
+                timings.mark("cluster DNS")
             impairments = impair.converge(lab, old.impairments if old else ())
         except BaseException as err:
             record = record.with_pods(running)   # what runs is recorded: stopped by a rollback or a down
@@ -298,13 +303,18 @@ def _pod_init(launcher: sandbox.Launcher, lab: str, ns: NetnsPlan, pod_rec: PodR
     inode = netns.inode(ns.name)
     sandbox.write_pod_files(workdir, pod_rec.ip, ns.hostname, pod_rec.namespace, dns_domain)
     try:
-        rec = launcher.start_pod(lab, ns.subject, netns.path(ns.name), ns.hostname, workdir)
+        rec = launcher.start_pod(lab, ns.subject, netns.path(ns.name), ns.hostname, workdir,
+                                 dns.pod_mounts(lab, pod_rec))
     except OSError as err:
         raise NetlabError(f"pod {ns.subject}: its sandbox could not start: {describe_failure(err)}") from err
     init = sandbox.inspect_init(rec.pid, lab, {inode} if inode else set())
     if init is None:
         raise NetlabError(f"pod {ns.subject}: its sandbox (pid {rec.pid}) exited as it started")
     return init
+
+
+def _last_readiness(old: LabRecord | None) -> dict[str, bool]:
+    return {e.pod: e.ready for svc in (old.services if old else ()) for e in svc.endpoints}
 
 
 def _stop_containers(lab: str, old: LabRecord | None, names: list[str], existing: dict[str, Mark]) -> int:
