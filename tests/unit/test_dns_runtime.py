@@ -102,3 +102,18 @@ def test_write_raises_the_serial_only_when_a_zone_changes(run_dir):
 def test_converge_without_dns_pods_does_nothing(run_dir):
     assert dns.converge(lab_record("nodns", services=(WEB,), pods=(DB,))) is None
     assert not (run_dir / "nodns").exists()
+
+
+def test_status_shows_cluster_dns_only_for_labs_with_dns_pods(run_dir):
+    from netlab.tools import render   # rich: only the tests that render
+    kube_dns = ServiceRecord("kube-dns", "kube-system", "ClusterIP", "172.18.0.10",
+                             (ServicePortRecord("dns", 53, 53, "UDP"),),
+                             (EndpointRecord(DNS_POD.key, DNS_POD.ip, False, "node-1"),))
+    record = lab_record("statuslab", services=(WEB, kube_dns))
+    dns.write(record, record.services)
+    info = render.status_json(record)["dns"]
+    assert info["service"] == "kube-system/kube-dns" and info["clusterIP"] == "172.18.0.10"
+    assert "cluster.local" in info["zones"] and "9153" in info["metrics"]
+    assert info["pods"] == [{"pod": DNS_POD.key, "node": "node-1", "ip": "172.16.0.5", "ready": False,
+                             "running": False}]
+    assert "dns" not in render.status_json(lab_record("plain", services=(WEB,), pods=(DB,)))
