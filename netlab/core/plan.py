@@ -47,6 +47,7 @@ class NetnsPlan:
     fingerprint: str = field(default="", compare=False)
     daemons: tuple[DaemonRun, ...] = ()   # a node's daemons (the backend's: BIRD), owned like containers
     hostname: str = ""              # a pod's sandbox hostname (spec.hostname, else its name)
+    dns: tuple = ()                 # what a pod's resolv.conf depends on: a change rebuilds its sandbox
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,10 @@ def _with_fingerprint(ns: NetnsPlan, lab: str) -> NetnsPlan:
     # converged steps (WireGuard peers) change in place on every run: a new node adds peers, not rebuilds
     built = tuple(step for step in ns.steps if not getattr(step, "converged", False))
     digest = hashlib.sha256(repr((lab, ns.name, ns.role, built, ns.containers, ns.hostname)
-                                 + ((ns.daemons,) if ns.daemons else ())).encode()).hexdigest()[:16]
+                                 + ((ns.daemons,) if ns.daemons else ()) + ((ns.dns,) if ns.dns else ())
+                                 ).encode()).hexdigest()[:16]
     return NetnsPlan(ns.name, ns.role, ns.subject, ns.steps, ns.depends_on, ns.containers, digest, ns.daemons,
-                     ns.hostname)
+                     ns.hostname, ns.dns)
 
 
 def _vpc(lab: LabFile, alloc: Allocation) -> NetnsPlan:
@@ -175,7 +177,8 @@ def _pod(lab: LabFile, alloc: Allocation, pod: Pod, mtu: int) -> NetnsPlan:
                      None if c.privileged else effective_caps(c.cap_add, c.cap_drop))
         for c in pod.containers)
     return NetnsPlan(pod_netns(name, pod), Role.POD, pod.key, tuple(steps),
-                     depends_on=node_ns, containers=containers, hostname=pod.hostname or pod.name)
+                     depends_on=node_ns, containers=containers, hostname=pod.hostname or pod.name,
+                     dns=(pod.dns_policy.value, pod.dns_config, lab.lab.dns_enabled))
 
 
 MAX_IFNAME = 15   # IFNAMSIZ - 1: the kernel refuses longer interface names

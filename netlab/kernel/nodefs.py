@@ -33,6 +33,20 @@ MOUNT_SCRIPT = (
 )
 
 
+HOST_RESOLV_CONF = "/etc/resolv.conf"
+MAX_RESOLV_CONF = 10 << 20   # as kubelet: at most 10 MiB of it is read
+
+
+def host_resolv_conf(path: str = HOST_RESOLV_CONF) -> str:
+    """The host's resolv.conf, read only (empty when there is none or it cannot be read):
+    netlab.core.resolvconf.node_resolv_conf makes a lab node's out of it."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(MAX_RESOLV_CONF).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 def node_root(lab_dir: Path, node: str) -> Path:
     return lab_dir / "nodes" / node
 

@@ -38,13 +38,6 @@ def hosts_text(pod_ip: str, hostname: str) -> str:
     return f"{HOSTS_HEADER}{HOSTS_LOCAL}{pod_ip}\t{hostname}\n"
 
 
-def resolv_text(namespace: str, domain: str) -> str:
-    """The search path kubelet writes for dnsPolicy ClusterFirst; no nameserver until the lab has a
-    cluster DNS (the resolver then tries 127.0.0.1 and fails at once instead of timing out)."""
-    return (f"# netlab: placeholder, the lab runs no cluster DNS yet\n"
-            f"search {namespace}.svc.{domain} svc.{domain} {domain}\noptions ndots:5\n")
-
-
 def container_env(hostname: str, env: tuple[tuple[str, str], ...]) -> dict[str, str]:
     """A container's whole environment: PATH, HOSTNAME, HOME and its `env:` list (which may
     override them, as in Kubernetes). Nothing of netlab's own environment."""
@@ -129,9 +122,10 @@ class Launcher:
         return ProcRecord(pod, container, pid, start_time(pid) or 0, log)
 
 
-def write_pod_files(folder: str, pod_ip: str, hostname: str, namespace: str, domain: str) -> None:
+def write_pod_files(folder: str, pod_ip: str, hostname: str, resolv: str) -> None:
+    """The pod's hosts file (kubelet's) and its resolv.conf (`resolv`: netlab.core.resolvconf's text)."""
     os.makedirs(folder, mode=0o700, exist_ok=True)
-    for name, text in (("hosts", hosts_text(pod_ip, hostname)), ("resolv.conf", resolv_text(namespace, domain))):
+    for name, text in (("hosts", hosts_text(pod_ip, hostname)), ("resolv.conf", resolv)):
         fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
                      | os.O_CLOEXEC, 0o644)
         with os.fdopen(fd, "w") as f:

@@ -60,6 +60,33 @@ class LabSpec:
     options: Any = None                # the backend's own options (e.g. spec.vxlan), None if it has none
     impairments: tuple[LinkImpairment, ...] = ()
     kube_proxy_mode: str = "nftables"  # spec.kubeProxy.mode: "nftables" | "iptables"
+    dns_enabled: bool = True           # spec.dns.enabled: kube-system/kube-dns and coredns injected
+
+
+class DnsPolicy(StrEnum):
+    """Pod spec.dnsPolicy (v1.DNSPolicy)."""
+
+    CLUSTER_FIRST = "ClusterFirst"
+    CLUSTER_FIRST_WITH_HOST_NET = "ClusterFirstWithHostNet"
+    DEFAULT = "Default"
+    NONE = "None"
+
+
+@dataclass(frozen=True)
+class DnsOption:
+    """One entry of spec.dnsConfig.options: `name` or `name:value` in resolv.conf."""
+
+    name: str
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    """Pod spec.dnsConfig (v1.PodDNSConfig), validated as kube-apiserver does."""
+
+    nameservers: tuple[str, ...] = ()              # IP addresses, as written
+    searches: tuple[str, ...] = ()
+    options: tuple[DnsOption, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +127,8 @@ class Pod:
     containers: tuple[Container, ...] = ()
     pinned_ip: IPv4Address | None = None
     hostname: str | None = None                    # spec.hostname (else the pod's name)
+    dns_policy: DnsPolicy = DnsPolicy.CLUSTER_FIRST  # spec.dnsPolicy
+    dns_config: DnsConfig | None = None            # spec.dnsConfig
 
     @property
     def key(self) -> str:

@@ -6,12 +6,13 @@ changed, remove what is gone) → start containers → record state.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
-from ..core import backends, ipam, plan
+from ..core import backends, ipam, plan, resolvconf
 from ..kernel import daemons, limits, netns, nodefs, procs, sandbox, signals
 from . import dns, impair, services, state
 from .record import (LabRecord, Networking, NamespaceRecord, NodeRecord, PodRecord, PortRecord, SandboxRecord,
@@ -22,7 +23,8 @@ from .. import names
 from ..errors import KernelFeatureMissing, NetlabError
 from ..kernel.privileges import require_privileges
 from ..kernel.inventory import Mark, owned
-from ..model.lab import LabFile
+from ..model.lab import DnsPolicy, LabFile, Pod
+from ..spec import clusterdns
 from ..core.plan import NetnsPlan, Plan, Role
 from ..kernel import policy as enforce
 from . import wireguard
@@ -86,6 +88,15 @@ def check_programs(the_plan: Plan) -> None:
             + " ".join(sorted({d.package for d in missing})))
 
 
+def check_dns_server(lab: LabFile) -> None:
+    """Fail before anything is built when the lab runs cluster DNS and Knot DNS is not installed."""
+    if lab.lab.dns_enabled and shutil.which(clusterdns.KNOTD_ARGV[0], path=sandbox.PATH) is None:
+        raise KernelFeatureMissing(
+            "the lab runs cluster DNS (kube-system/coredns runs `knotd`, Debian package knot), and it is not "
+            "installed; nothing was created — install it: apt-get install knot (and keep its own service off: "
+            "systemctl disable --now knot), or leave cluster DNS out: spec.dns: {enabled: false}")
+
+
 def start_daemons(the_plan: Plan, only: str | None = None) -> int:
     """Start each node's planned daemons that are not running (a kept node's keep theirs); `only`: one
     namespace's. Logs as wireguard-go's: logs/node.<node>.<daemon>.log."""
@@ -119,6 +130,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
     services.check_tools(lab)
     impair.preflight(lab)
     check_programs(the_plan)
+    check_dns_server(lab)
     dns.check(lab)
     timings.mark("kernel check")
     name = lab.lab.name
@@ -265,6 +277,8 @@ def _start_containers(kernel: Kernel, the_plan: Plan, record: LabRecord,
     inodes = {ns.name: netns.inode(ns.name) for ns in the_plan.namespaces if ns.role is Role.POD}
     # the inits already running (kept pods), found in one pass over /proc
     running_inits = {i.netns: i for i in sandbox.find_inits(lab, {ino for ino in inodes.values() if ino})}
+    pods = {pod.key: pod for pod in the_plan.lab.pods}
+    node_resolv = resolvconf.node_resolv_conf(nodefs.host_resolv_conf())
     with sandbox.Launcher() as launcher:
         for pod_rec in record.pods:
             ns = the_plan.find(Role.POD, pod_rec.key)
@@ -273,7 +287,8 @@ def _start_containers(kernel: Kernel, the_plan: Plan, record: LabRecord,
             workdir = str(state.lab_dir(lab) / "pods" / f"{pod_rec.namespace}.{pod_rec.name}")
             init = running_inits.get(inodes[ns.name])
             if init is None:   # a new init: the pod's containers start afresh
-                init = _pod_init(launcher, lab, ns, pod_rec, record.networking.dns_domain, workdir)
+                resolv = pod_resolv_conf(the_plan.lab, pods.get(pod_rec.key), pod_rec.namespace, node_resolv)
+                init = _pod_init(launcher, lab, ns, pod_rec, resolv, workdir)
                 pod_rec = replace(pod_rec, sandbox=SandboxRecord(init.pid, init.start), containers=())
                 running_pods[pod_rec.key] = pod_rec
             elif pod_rec.sandbox != SandboxRecord(init.pid, init.start):
@@ -297,11 +312,20 @@ def _start_containers(kernel: Kernel, the_plan: Plan, record: LabRecord,
     return started
 
 
-def _pod_init(launcher: sandbox.Launcher, lab: str, ns: NetnsPlan, pod_rec: PodRecord, dns_domain: str,
+def pod_resolv_conf(lab: LabFile, pod: Pod | None, namespace: str, node_resolv: str) -> str:
+    """The pod's /etc/resolv.conf as kubelet has it written: its dnsPolicy and dnsConfig, the
+    cluster DNS address when the lab runs cluster DNS, and `node_resolv` (the node's resolv.conf)."""
+    cluster_dns = lab.networking.dns_service_ip if lab.lab.dns_enabled else None
+    policy = pod.dns_policy if pod is not None else DnsPolicy.CLUSTER_FIRST
+    return resolvconf.resolv_conf(policy, pod.dns_config if pod is not None else None, namespace,
+                                  lab.networking.dns_domain, cluster_dns, node_resolv)
+
+
+def _pod_init(launcher: sandbox.Launcher, lab: str, ns: NetnsPlan, pod_rec: PodRecord, resolv: str,
               workdir: str) -> sandbox.Init:
     """A new init for the pod (its PID namespace and the others), its files written first."""
     inode = netns.inode(ns.name)
-    sandbox.write_pod_files(workdir, pod_rec.ip, ns.hostname, pod_rec.namespace, dns_domain)
+    sandbox.write_pod_files(workdir, pod_rec.ip, ns.hostname, resolv)
     try:
         rec = launcher.start_pod(lab, ns.subject, netns.path(ns.name), ns.hostname, workdir,
                                  dns.pod_mounts(lab, pod_rec))

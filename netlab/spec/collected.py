@@ -18,4 +18,5 @@ class Collected:
     node_paths: dict[str, str] = field(default_factory=dict)
     services: list = field(default_factory=list)      # (Service, DocChecker)
     deployments: list = field(default_factory=list)   # (LoadedDeployment, DocChecker)
+    dns: tuple | None = None   # (LoadedDeployment, DocChecker): the cluster DNS Deployment, expanded last
     scale: dict | None = None  # spec.scale: the compact form's generated nodes and pods

@@ -11,7 +11,7 @@ from ..core import backends, impairment, ipam, plan
 from ..model.checks import DocChecker
 from ..errors import Problem
 from .collected import Collected
-from . import services as workloads
+from . import clusterdns, services as workloads
 from ..model.lab import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Container, ContainerPort, LabFile, LabSpec,
                          Namespace, Networking, Pod, frozen_map)
 from ..model.yamlsrc import join
@@ -44,6 +44,8 @@ def cross_check(got: Collected, source: str, problems: list[Problem]) -> LabFile
     pods: list[Pod] = []
     seen: set[str] = set()
     order = list(nodes)
+    if lab.dns_enabled:
+        clusterdns.inject(got, net, lab_check)
     got.pods += workloads.expand_deployments(got, lab)
     for i, (pod, check) in enumerate(got.pods):
         if pod.key in seen:
@@ -74,6 +76,12 @@ def cross_check(got: Collected, source: str, problems: list[Problem]) -> LabFile
                     continue
                 pods.append(Pod(f"node-{n}-p{j}", ns_name, f"node-{n}",
                                 frozen_map({"app": "scale", "node": f"node-{n}"}), containers))
+    if got.dns is not None:
+        namespaces.setdefault(clusterdns.NAMESPACE, Namespace(clusterdns.NAMESPACE,
+                                                              frozen_map({NAMESPACE_NAME_LABEL: clusterdns.NAMESPACE})))
+        for pod in workloads.expand(got.dns[0], order, seen):
+            got.pods.append((pod, got.dns[1]))
+            pods.append(pod)
     if "default" not in namespaces:
         namespaces["default"] = Namespace("default", frozen_map({NAMESPACE_NAME_LABEL: "default"}))
     services = workloads.with_kubernetes_service(got)

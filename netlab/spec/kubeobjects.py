@@ -3,18 +3,26 @@ from __future__ import annotations
 
 import json
 import re
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, ip_address
 
 from ..model.checks import IANA_SVC_NAME, MISSING, DocChecker
-from ..model.lab import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Container, ContainerPort, Namespace, Pod,
-                         Protocol, frozen_map)
+
+from ..model.lab import (CALICO_IP_ANNOTATION, NAMESPACE_NAME_LABEL, Container, ContainerPort, DnsConfig, DnsOption,
+                         DnsPolicy, Namespace, Pod, Protocol, frozen_map)
 from ..model.security import cap_name
 from ..model.yamlsrc import join
 
 POD_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
-POD_SPEC_KEYS = ("nodeName", "containers", "restartPolicy", "terminationGracePeriodSeconds", "hostname")
+POD_SPEC_KEYS = ("nodeName", "containers", "restartPolicy", "terminationGracePeriodSeconds", "hostname", "dnsPolicy",
+                 "dnsConfig")
 CONTAINER_KEYS = ("name", "command", "args", "ports", "env", "image", "imagePullPolicy", "resources",
                   "securityContext")
+# spec.dnsConfig.searches as kube-apiserver checks them since 1.33 (KEP-4427, RelaxedDNSSearchValidation on
+# by default): DNS-1123 subdomains whose labels may hold '_' (and start with one), or "." alone
+SEARCH_DOMAIN = re.compile(r"_?[a-z0-9]([-_a-z0-9]*[a-z0-9])?(\._?[a-z0-9]([-_a-z0-9]*[a-z0-9])?)*")
+MAX_DNS_NAMESERVERS = 3        # pkg/apis/core/validation: MaxDNSNameservers
+MAX_DNS_SEARCH_PATHS = 32      # MaxDNSSearchPaths
+MAX_DNS_SEARCH_CHARS = 2048    # MaxDNSSearchListChars
 ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")   # Kubernetes' IsEnvVarName
 
 
@@ -58,9 +66,89 @@ def load_pod(raw: dict, check: DocChecker) -> Pod | None:
             continue
         seen.add(container.name)
         containers.append(container)
+    policy, dns_config = _load_dns(spec, check)
     if name is None:
         return None
-    return Pod(name, namespace, node or "", frozen_map(labels), tuple(containers), pinned, hostname)
+    return Pod(name, namespace, node or "", frozen_map(labels), tuple(containers), pinned, hostname, policy,
+               dns_config)
+
+
+def _load_dns(spec: dict, check: DocChecker) -> tuple[DnsPolicy, DnsConfig | None]:
+    """spec.dnsPolicy and spec.dnsConfig, checked as kube-apiserver's validateDNSPolicy and
+    validatePodDNSConfig do."""
+    text = check.string(spec.get("dnsPolicy", MISSING), "spec.dnsPolicy")
+    policy = DnsPolicy.CLUSTER_FIRST
+    if text is not None:
+        try:
+            policy = DnsPolicy(text)
+        except ValueError:
+            check.error("spec.dnsPolicy", f"unknown dnsPolicy {text!r}",
+                        "use one of: " + ", ".join(p.value for p in DnsPolicy))
+    path = "spec.dnsConfig"
+    raw = check.mapping(spec.get("dnsConfig", MISSING), path)
+    check.known_keys(raw, path, ("nameservers", "searches", "options"))
+    given = "dnsConfig" in spec and spec["dnsConfig"] is not None
+    nameservers: list[str] = []
+    listed = check.sequence(raw.get("nameservers", MISSING), f"{path}.nameservers")
+    if len(listed) > MAX_DNS_NAMESERVERS:
+        check.error(f"{path}.nameservers", f"{len(listed)} nameservers: at most {MAX_DNS_NAMESERVERS} are allowed")
+    for i, item in enumerate(listed):
+        address = check.string(item, f"{path}.nameservers[{i}]", required=True)
+        if address is None:
+            continue
+        try:
+            nameservers.append(str(ip_address(address)))
+        except ValueError:
+            check.error(f"{path}.nameservers[{i}]", f"{address!r} is not an IP address",
+                        "a nameserver is an address, e.g. 172.18.0.10")
+    searches: list[str] = []
+    listed = check.sequence(raw.get("searches", MISSING), f"{path}.searches")
+    for i, item in enumerate(listed):
+        domain = check.string(item, f"{path}.searches[{i}]", required=True)
+        if domain is None:
+            continue
+        bare = domain if domain == "." else domain.removesuffix(".")   # a trailing dot is fine
+        if bare != "." and (len(bare) > 253 or not SEARCH_DOMAIN.fullmatch(bare)):
+            check.error(f"{path}.searches[{i}]", f"{domain!r} is not a search domain",
+                        "a DNS-1123 subdomain (lower-case letters, digits, '-', '_' and '.', at most 253 "
+                        "characters, e.g. corp.example) or '.'")
+            continue
+        searches.append(domain)
+    if len(listed) > MAX_DNS_SEARCH_PATHS:
+        check.error(f"{path}.searches", f"{len(listed)} search domains: at most {MAX_DNS_SEARCH_PATHS} are allowed")
+    if len(" ".join(searches)) > MAX_DNS_SEARCH_CHARS:
+        check.error(f"{path}.searches", f"the search list is {len(' '.join(searches))} characters long: at most "
+                    f"{MAX_DNS_SEARCH_CHARS} are allowed (spaces included)")
+    options: list[DnsOption] = []
+    for i, item in enumerate(check.sequence(raw.get("options", MISSING), f"{path}.options")):
+        entry = check.mapping(item, f"{path}.options[{i}]", required=True)
+        check.known_keys(entry, f"{path}.options[{i}]", ("name", "value"))
+        name = check.string(entry.get("name", MISSING), f"{path}.options[{i}].name")
+        value = check.string(entry.get("value", MISSING), f"{path}.options[{i}].value")
+        if entry and not name:
+            check.error(f"{path}.options[{i}].name", "is required", "e.g. name: ndots, value: \"2\"")
+            continue
+        bad = next((c for c in (name or "") + (value or "") if c.isspace() or c == "#"), None) if entry else None
+        if bad is not None:
+            check.error(f"{path}.options[{i}]", f"{bad!r} cannot be written in a resolv.conf option",
+                        "an option is one word, e.g. name: ndots, value: \"2\"")
+            continue
+        if name:
+            options.append(DnsOption(name, value))
+    if policy is DnsPolicy.NONE:
+        if not given:
+            check.error(path, "is required when dnsPolicy is None", "give dnsConfig with at least one nameserver")
+        elif not _has_nameservers(raw):
+            check.error(f"{path}.nameservers", "at least one nameserver is required when dnsPolicy is None",
+                        "e.g. nameservers: [172.18.0.10]")
+    if not given:
+        return policy, None
+    return policy, DnsConfig(tuple(nameservers), tuple(searches), tuple(options))
+
+
+def _has_nameservers(raw: dict) -> bool:
+    value = raw.get("nameservers")
+    return isinstance(value, list) and len(value) > 0
 
 
 def _pinned_ip(annotations: dict, check: DocChecker) -> IPv4Address | None:

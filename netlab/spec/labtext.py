@@ -6,9 +6,11 @@ import textwrap
 
 def lab_yaml(name: str, backend: str = "vxlan", nodes: int = 2, pods: str = "", extra_spec: str = "",
              pod_subnet: str = "172.16.0.0/16", service_subnet: str = "172.18.0.0/20",
-             scale: tuple[int, int] | None = None) -> str:
+             scale: tuple[int, int] | None = None, dns: bool = False) -> str:
     """A ClusterConfiguration and a Lab with `nodes` listed nodes (node-1...), or the compact
-    form `scale: {nodes, podsPerNode}` when `scale` is given; `pods` (documents) appended."""
+    form `scale: {nodes, podsPerNode}` when `scale` is given; `pods` (documents) appended.
+    Cluster DNS is left out unless `dns`: benchmarks measure pod networking, and tests count
+    the pods they declare (a test of DNS turns it on)."""
     head = textwrap.dedent(f"""\
         apiVersion: kubeadm.k8s.io/v1beta4
         kind: ClusterConfiguration
@@ -22,7 +24,7 @@ def lab_yaml(name: str, backend: str = "vxlan", nodes: int = 2, pods: str = "", 
           name: {name}
         spec:
           backend: {backend}
-        """) + extra_spec
+        """) + ("" if dns else "  dns: {enabled: false}\n") + extra_spec
     if scale is not None:
         return head + f"  scale: {{nodes: {scale[0]}, podsPerNode: {scale[1]}}}\n" + pods
     node_list = "\n".join(f"    - name: node-{i}" for i in range(1, nodes + 1))

@@ -7,7 +7,7 @@ from importlib import resources
 from ipaddress import IPv4Network
 
 from ..core import ipam
-from ..core.backends import DEFAULT, OPTIONS, Backend
+from ..core.backends import DEFAULT, OPTIONS, REGISTRY, Backend
 from ..model.checks import MISSING, DocChecker
 from .collected import Collected
 from .crosscheck import cross_check
@@ -209,7 +209,7 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
     name = check.dns_label(meta.get("name", MISSING), "metadata.name", "lab name", max_len=MAX_LAB_NAME)
     check.label = f"Lab({name})" if name else "Lab"
     spec = check.mapping(raw.get("spec", MISSING), "spec", required=True)
-    check.known_keys(spec, "spec", ("backend", "nodes", "scale", "underlay", "impairments", "kubeProxy")
+    check.known_keys(spec, "spec", ("backend", "nodes", "scale", "underlay", "impairments", "kubeProxy", "dns")
                      + tuple(o.key for _, o in OPTIONS))
     proxy = check.mapping(spec.get("kubeProxy", MISSING), "spec.kubeProxy")
     check.known_keys(proxy, "spec.kubeProxy", ("mode",))
@@ -218,6 +218,9 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
         check.error("spec.kubeProxy.mode", f"kube-proxy mode {mode!r} is not available",
                     "netlab implements kube-proxy's nftables (the default) and iptables modes: use mode: nftables "
                     "or mode: iptables")
+    dns = check.mapping(spec.get("dns", MISSING), "spec.dns")
+    check.known_keys(dns, "spec.dns", ("enabled",))
+    dns_enabled = check.boolean(dns.get("enabled", MISSING), "spec.dns.enabled")
     backend_text = check.string(spec.get("backend", MISSING), "spec.backend") or DEFAULT.value
     try:
         backend = Backend(backend_text)
@@ -226,6 +229,11 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
                     "use one of: " + ", ".join(b.value for b in Backend))
         backend = DEFAULT   # keeps checking the rest; the error stops the build
     nodes = _load_nodes(spec, check, got)
+    on_underlay = REGISTRY[backend].pods_on_underlay
+    if dns_enabled and on_underlay:
+        check.error("spec.dns.enabled", f"backend {backend.value!r} cannot reach the cluster DNS Service: its pods "
+                    "sit on the underlay, where kube-proxy's rules do not see them",
+                    "use vxlan, host-gw or ipip for a lab with cluster DNS, or remove spec.dns")
     underlay = check.mapping(spec.get("underlay", MISSING), "spec.underlay")
     check.known_keys(underlay, "spec.underlay", ("subnet", "mtu"))
     subnet = check.network(underlay.get("subnet", MISSING), "spec.underlay.subnet", "underlay subnet")
@@ -235,7 +243,8 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
     defaults = LabSpec(name, backend, ())
     return LabSpec(name, backend, tuple(nodes), subnet or defaults.underlay_subnet,
                    mtu or defaults.underlay_mtu, options, _load_impairments(spec, check),
-                   kube_proxy_mode=mode if mode == "iptables" else "nftables")
+                   kube_proxy_mode=mode if mode == "iptables" else "nftables",
+                   dns_enabled=dns_enabled is not False and not on_underlay)
 
 
 def _load_impairments(spec: dict, check: DocChecker) -> tuple[LinkImpairment, ...]:

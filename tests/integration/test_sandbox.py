@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from netlab.kernel import sandbox
+from netlab.core import resolvconf
+from netlab.kernel import nodefs, sandbox
 from netlab.model.security import CAPABILITIES, DEFAULT_CAPS
 from netlab.ops import state
 from tests.support.kernel import lab_inits, lab_processes, netlab
@@ -50,6 +51,40 @@ def container_pid(lab: str, pod_name: str) -> int:
     return next(c.pid for p in record.pods if p.name == pod_name for c in p.containers)
 
 
+def test_each_pod_has_the_resolv_conf_kubelet_writes_for_its_dns_policy(make_lab):
+    name = lab_name("rsv")
+    with open("/etc/resolv.conf", "rb") as f:
+        host_resolv = f.read()
+    none = ("  dnsPolicy: None\n  dnsConfig:\n    nameservers: [192.0.2.53, 192.0.2.54]\n"
+            "    searches: [corp.example, lab.example.]\n    options: [{name: ndots, value: '2'}, {name: edns0}]\n")
+    extra = "  dnsConfig: {searches: [corp.example], options: [{name: ndots, value: '1'}]}\n"
+    make_lab(lab_yaml(name, nodes=2, dns=True)
+             + pod("web", ["sleep", "300"])
+             + pod("fixed", ["sleep", "300"], extra=none)
+             + pod("more", ["sleep", "300"], extra=extra)
+             + pod("host", ["sleep", "300"], extra="  dnsPolicy: Default\n"))
+
+    def resolv(pod_name: str) -> str:
+        return netlab("exec", "--name", name, pod_name, "--", "cat", "/etc/resolv.conf", check=True).stdout
+
+    assert resolv("web") == ("search default.svc.cluster.local svc.cluster.local cluster.local\n"
+                             "nameserver 172.18.0.10\noptions ndots:5\n")
+    assert resolv("fixed") == ("search corp.example lab.example.\nnameserver 192.0.2.53\nnameserver 192.0.2.54\n"
+                               "options ndots:2 edns0\n")
+    node = resolvconf.parse(nodefs.host_resolv_conf())   # the node keeps the host's search list, if any
+    assert resolv("more") == ("search " + " ".join(["default.svc.cluster.local", "svc.cluster.local", "cluster.local"]
+                                                   + [s for s in node.searches if "cluster.local" not in s]
+                                                   + ["corp.example"]) + "\nnameserver 172.18.0.10\noptions ndots:1\n")
+    assert resolv("host") == resolvconf.node_resolv_conf(nodefs.host_resolv_conf())
+    assert "nameserver" not in resolv("host")
+    # the cluster DNS pods are there, dnsPolicy Default as kubeadm's
+    dns_pods = [p for p in state.load(name).pods if p.namespace == "kube-system"]
+    assert sorted(p.node for p in dns_pods) == ["node-1", "node-2"]
+    assert resolv(f"kube-system/{dns_pods[0].name}") == resolv("host")
+    with open("/etc/resolv.conf", "rb") as f:
+        assert f.read() == host_resolv   # the host's file is read, never written
+
+
 def test_a_pod_is_a_sandbox(make_lab):
     name = lab_name("sbx")
     with open("/etc/hosts") as f:
@@ -67,8 +102,10 @@ def test_a_pod_is_a_sandbox(make_lab):
     hosts = netlab("exec", "--name", name, "web", "--", "cat", "/etc/hosts", check=True).stdout
     assert hosts.startswith("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n")
     assert hosts.endswith(f"\n{pods['web'].ip}\tweb\n")
+    # no cluster DNS in this lab: kubelet falls back to the node's resolv.conf (the host's search
+    # and options, no nameserver: a lab has no way to the host's resolvers)
     resolv = netlab("exec", "--name", name, "web", "--", "cat", "/etc/resolv.conf", check=True).stdout
-    assert "search default.svc.cluster.local svc.cluster.local cluster.local" in resolv
+    assert resolv == resolvconf.node_resolv_conf(nodefs.host_resolv_conf())
     # the pod's processes: its init as PID 1, its container; nothing of the host
     ps = netlab("exec", "--name", name, "web", "--", "ps", "-e", "-o", "pid=,comm=", check=True).stdout.split("\n")
     rows = [line.split() for line in ps if line.strip()]

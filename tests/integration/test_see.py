@@ -72,7 +72,8 @@ def test_graph_json_is_read_from_the_kernel(demo):
     assert any("VXLAN VNI 1 to 10.250.0.11:8472" in e["label"] for e in vxlan)
     (policy,) = [n for n in data["notes"] if n["kind"] == "NetworkPolicy"]
     assert policy["title"] == "default/db-from-web" and policy["attach"] == ["pod:default/db"]
-    assert {p.ip for p in record.pods} == {boxes[f"pod:default/{p.name}"]["ip"] for p in record.pods}
+    assert {p.ip for p in record.pods} == {boxes[f"pod:{p.namespace}/{p.name}"]["ip"] for p in record.pods}
+    assert sum(p.namespace == "kube-system" for p in record.pods) == 2   # the cluster DNS pods are drawn too
 
 
 @needs_dot

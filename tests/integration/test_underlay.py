@@ -17,7 +17,7 @@ from netlab.ops import state
 from netlab.ops.record import PodRecord
 from netlab.kernel.apply import probe_link_kinds
 from netlab.kernel.kernelmods import modprobe_hint, unloaded_modules
-from tests.support.labs import lab_name, lab_yaml, pod_yaml
+from tests.support.labs import lab_name, lab_yaml, pod_yaml, without_dns
 from tests.support.kernel import bridge, ip, lab_namespaces, netlab
 
 pytestmark = pytest.mark.root
@@ -26,9 +26,10 @@ TOPOLOGIES = Path(__file__).parents[2] / "topologies"
 
 
 def topology(stem: str, name: str, **replace: str) -> str:
-    """A file of topologies/ under a run-unique lab name (and optional text replacements)."""
+    """A file of topologies/ under a run-unique lab name (and optional text replacements), without
+    cluster DNS: these tests pair the file's own pods."""
     text = re.sub(r"(kind: Lab\nmetadata:\n  name: )\S+", lambda m: m.group(1) + name,
-                  (TOPOLOGIES / f"{stem}.yaml").read_text())
+                  without_dns((TOPOLOGIES / f"{stem}.yaml").read_text()))
     for old, new in replace.items():
         text = text.replace(old, new)
     return text

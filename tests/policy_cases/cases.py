@@ -56,6 +56,7 @@ kind: Lab
 metadata: {name: netpol}
 spec:
   backend: vxlan
+  dns: {enabled: false}
   nodes:
     - {name: node-1, podCIDR: 172.16.1.0/24}
     - {name: node-2, podCIDR: 172.16.2.0/24}

@@ -28,7 +28,10 @@ def test_default_lab_is_the_seed_config():
     assert lab.networking.dns_domain == "cluster.local"
     assert lab.lab.backend is Backend.VXLAN
     assert [n.name for n in lab.lab.nodes] == ["node-1", "node-2"]
-    assert sorted(p.node for p in lab.pods) == ["node-1", "node-1", "node-2", "node-2"]
+    assert sorted(p.node for p in lab.pods if p.namespace == "default") == ["node-1", "node-1", "node-2", "node-2"]
+    assert lab.lab.dns_enabled   # and kubeadm's cluster DNS, one replica per node, after the file's pods
+    assert [(p.namespace, p.node, p.name[:8]) for p in lab.pods[4:]] == [("kube-system", "node-1", "coredns-"),
+                                                                        ("kube-system", "node-2", "coredns-")]
 
 
 @pytest.mark.parametrize("path", TOPOLOGIES, ids=lambda p: p.name)
@@ -97,5 +100,5 @@ def test_host_veth_names_that_collide_on_a_node_are_refused(monkeypatch):
     from netlab.core import plan
     monkeypatch.setattr(plan, "pod_host_veth", lambda lab, pod: "veth00000000")   # force the rare clash
     found = problems(lab_yaml("x") + pod_yaml("a", "node-1") + pod_yaml("b", "node-1") + pod_yaml("c", "node-2"))
-    assert found == ["lab.yaml:26: Pod(default/b).metadata.name: pods default/a and default/b on node 'node-1' "
+    assert found == ["lab.yaml:27: Pod(default/b).metadata.name: pods default/a and default/b on node 'node-1' "
                      "hash to the same interface name veth00000000 (rename one of them)"]

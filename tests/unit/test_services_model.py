@@ -11,6 +11,7 @@ from netlab.core.clusterip import ServiceAllocationError
 from netlab.model.lab import Protocol
 from netlab.model.service import Service, ServicePort, ServiceType
 from netlab.spec import loader, services as workloads
+from netlab.spec.labtext import lab_yaml
 
 TOPOLOGY = Path(__file__).parents[2] / "topologies" / "services.yaml"
 SUBNET = IPv4Network("172.18.0.0/20")
@@ -114,4 +115,5 @@ def test_kubernetes_service_is_implicit_and_unproxied_without_endpoints():
     lab = loader.load_file(str(TOPOLOGY))
     kube = next(s for s in lab.services if s.key == "default/kubernetes")
     assert kube.selector is None and kube.ports[0] == ServicePort(443, Protocol.TCP, "https", 6443)
-    assert not clusterip.has_services(loader.load_file(None))   # the default lab declares none
+    assert not clusterip.has_services(loader.load_text(lab_yaml("x"), "f"))   # a lab with no Service of its own
+    assert clusterip.has_services(loader.load_file(None))   # the default lab: cluster DNS's kube-system/kube-dns
