@@ -178,9 +178,12 @@ def services_table(services: list[dict]) -> Table:
 
 
 def dns_table(info: dict) -> Table:
+    reverse = [z for z in info["zones"] if z.endswith(".in-addr.arpa")]
+    zones = ", ".join(z for z in info["zones"] if z not in reverse) or "no zones yet"
+    if reverse:
+        zones += f" and {len(reverse)} reverse zone{'s' if len(reverse) != 1 else ''}"
     table = Table(title=f"cluster DNS: {info['service']} {info['clusterIP'] or '(no Service)'}, "
-                        f"{info['server']} serving {', '.join(info['zones']) or 'no zones yet'}",
-                  caption=info["metrics"])
+                        f"{info['server']} serving {zones}", caption=info["metrics"])
     for col in ("DNS pod", "node", "IP", "endpoint", "knotd"):
         table.add_column(col)
     for p in info["pods"]:

@@ -76,7 +76,8 @@ def test_preflight_names_the_package(monkeypatch, tmp_path):
     dns.check(labfile)   # no DNS pod: nothing asked
     monkeypatch.setattr(dns.shutil, "which", lambda tool: None)
     dns.check(labfile)
-    labfile = replace(labfile, pods=labfile.pods + (Pod("coredns-x", "kube-system", "node-1", {"k8s-app": "kube-dns"}),))
+    coredns = Pod("coredns-x", "kube-system", "node-1", {"k8s-app": "kube-dns"})
+    labfile = replace(labfile, pods=labfile.pods + (coredns,))
     with pytest.raises(KernelFeatureMissing, match="apt-get install knot") as err:
         dns.check(labfile)
     assert "`knotd`" in str(err.value) and "nothing was created" in str(err.value)
