@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
@@ -42,7 +42,6 @@ CONNECT = ("import socket, sys\n"
 
 
 def _missing_tools() -> list[str]:
-    import shutil
     return [t for t in TOOLS if shutil.which(t) is None]
 
 
@@ -114,10 +113,6 @@ def status_of(record: LabRecord, *args: str, client: str = "client") -> tuple[st
 def getent(record: LabRecord, *args: str, client: str = "client") -> tuple[int, list[list[str]]]:
     out = in_pod(record, client, "getent", *args)
     return out.returncode, [line.split() for line in out.stdout.splitlines()]
-
-
-def reverse(ip: str) -> str:
-    return IPv4Address(ip).reverse_pointer + "."
 
 
 def test_resolv_conf_names_kube_dns_and_the_search_list(lab):
