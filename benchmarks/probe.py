@@ -3,7 +3,7 @@
 
     sudo python3 benchmarks/probe.py [--nodes 10] [--pods-per-node 10] [--repeat 5] [--one-by-one] [--json]
 
-Builds NODES x PODS_PER_NODE pods (the compact form, a responder on port 80 in each pod)
+Builds NODES x PODS_PER_NODE pods (the compact form, a responder container on port 80 in each pod, served by the lab's responder)
 with two NetworkPolicies that let the pods of the first half of the nodes talk only among
 themselves (labtext.split_policies: 5,000 of the 9,900 pairs of 10 x 10 denied, on egress
 and on ingress). Then runs `netlab probe --port 80 --json` (default 1 s timeout) REPEAT

@@ -2,6 +2,7 @@
 """Scale benchmark: netlab against the fastest iproute2 shell script (and Mininet when installed).
 
     python3 benchmarks/scale [--nodes 10] [--pods-per-node 100] [--backend vxlan|host-gw|...] [--json] [--repeat N]
+                             [--ports 1] [--no-iproute2] [--no-inprocess]
 
 Builds K nodes x M pods (the lab file's compact form, spec.scale) three ways in one run:
   netlab     `netlab up -q` / `netlab down` as subprocesses: what a user waits for; peak RSS
@@ -13,6 +14,9 @@ Builds K nodes x M pods (the lab file's compact form, spec.scale) three ways in 
              into the pod (`link add vethX master cni0 up type veth peer name eth0 netns POD`),
              `bridge -n NODE -batch` for fdb entries and hairpin, sysctls with `ip netns exec`;
              down is one `ip -batch` of `netns del` lines, for its own namespaces only;
+  ports      (with --ports N) `netlab up -q` of the same lab with N ports per pod, served by the
+             lab's responder; the targets (up within 1.3x of the netlab run without ports, PSS of
+             all the lab's processes within 150 MB, /proc/PID/smaps_rollup) are printed;
   mininet    `mn --topo single,N --switch lxbr --controller none --test none` with N = pods,
              only with --mininet and Debian's mininet installed: its switch and host links
              live in the root namespace, which netlab itself never touches, so it is opt-in.
@@ -59,16 +63,18 @@ from benchmarks.scale.report import summarize, table  # noqa: E402
 # -- the benchmark ----------------------------------------------------------------------------
 def size_run(args, base: str, nodes: int, per_node: int, workdir: Path) -> dict:
     pods = nodes * per_node
-    names = {"netlab": f"{base}n", "in-process": f"{base}p", "iproute2": f"{base}i"}
+    names = {"netlab": f"{base}n", "in-process": f"{base}p", "iproute2": f"{base}i", "ports": f"{base}r"}
     paths = {}
     for approach, name in names.items():
         paths[approach] = workdir / f"{name}.yaml"
-        paths[approach].write_text(lab_text(name, nodes, per_node, args.backend))
+        paths[approach].write_text(lab_text(name, nodes, per_node, args.backend,
+                                            tuple(range(80, 80 + args.ports)) if approach == "ports" else ()))
     plans = {a: lab_ops.make_plan(loader.load_file(str(paths[a]))) for a in ("netlab", "iproute2")}
     builders = {"netlab": NetlabCli(paths["netlab"], names["netlab"]),
                 "in-process": NetlabInProcess(paths["in-process"], names["in-process"]),
-                "iproute2": Iproute2(plans["iproute2"], workdir / "script")}
-    order = [a for a in ("netlab", "in-process", "iproute2") if a in args.approaches]
+                "iproute2": Iproute2(plans["iproute2"], workdir / "script"),
+                "ports": NetlabCli(paths["ports"], names["ports"])}
+    order = [a for a in ("netlab", "ports", "in-process", "iproute2") if a in args.approaches]
     compared = "netlab" in order and "iproute2" in order
     runs: dict[str, list[Run]] = defaultdict(list)
     comparison: dict = {}
@@ -94,7 +100,7 @@ def size_run(args, base: str, nodes: int, per_node: int, workdir: Path) -> dict:
             log(f"[{nodes}x{per_node}] mininet, {pods} hosts (run {rep + 1}/{args.repeat})")
             runs["mininet"].append(mininet_run(pods, nodes))
             settle()
-    return {"nodes": nodes, "pods_per_node": per_node, "pods": pods,
+    return {"nodes": nodes, "pods_per_node": per_node, "pods": pods, "ports": args.ports,
             "namespaces": len(plans["netlab"].namespaces),
             "runs": {a: [asdict(r) for r in rs] for a, rs in runs.items()},
             "summary": {a: summarize(rs) for a, rs in runs.items()},
@@ -112,6 +118,11 @@ def main() -> int:
     parser.add_argument("--mininet", action="store_true",
                         help="also run mn (Debian's mininet; changes the root namespace while it runs)")
     parser.add_argument("--no-inprocess", action="store_true", help="skip the in-process netlab run")
+    parser.add_argument("--ports", type=int, default=0,
+                        help="also build the lab with this many ports per pod (80, 81, ...: the lab's responder "
+                             "serves them) with `netlab up`, and print the responder's targets against the "
+                             "netlab run without ports")
+    parser.add_argument("--no-iproute2", action="store_true", help="skip the iproute2 script (and the comparison)")
     parser.add_argument("--name-prefix", default=f"sb{os.getpid() % 100000}",
                         help="lab names are this + n (netlab), p (in-process), i (iproute2)")
     args = parser.parse_args()
@@ -123,7 +134,8 @@ def main() -> int:
                  for m in str(args.pods_per_node).split(",") if m]
     except ValueError:
         parser.error("--nodes and --pods-per-node take numbers, or lists like 10,50,100")
-    args.approaches = ["netlab", "iproute2"] + ([] if args.no_inprocess else ["in-process"])
+    args.approaches = ["netlab"] + ([] if args.no_iproute2 else ["iproute2"]) + \
+        ([] if args.no_inprocess else ["in-process"]) + (["ports"] if args.ports else [])
     if args.mininet and mininet_installed():
         args.approaches.append("mininet")
     base = args.name_prefix
@@ -154,7 +166,7 @@ def main() -> int:
 
 def cleanup(base: str, workdir: Path) -> None:
     """After an error: netlab's labs through netlab, the script's namespaces by its own list."""
-    for suffix in ("n", "p"):
+    for suffix in ("n", "p", "r"):
         if lab_namespaces(f"{base}{suffix}"):
             lab_ops.down(f"{base}{suffix}")
     batch = workdir / "script" / "batches" / "netns-del"

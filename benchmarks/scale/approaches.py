@@ -18,12 +18,17 @@ from netlab.spec import loader
 from netlab.spec.labtext import lab_yaml
 
 from .iproute2 import Script, iproute2_script
-from .measure import NETLAB, Run, lab_namespaces, run_child
+from .measure import NETLAB, Run, lab_namespaces, lab_processes, pss_kb, run_child
 
 
 # -- the lab -----------------------------------------------------------------------------
-def lab_text(name: str, nodes: int, per_node: int, backend: str) -> str:
-    return lab_yaml(name, backend, pod_subnet="172.16.0.0/12", service_subnet="10.96.0.0/12", scale=(nodes, per_node))
+def lab_text(name: str, nodes: int, per_node: int, backend: str, ports: tuple[int, ...] = ()) -> str:
+    """The compact form; with `ports`, every pod declares them (served by the lab's responder)."""
+    text = lab_yaml(name, backend, pod_subnet="172.16.0.0/12", service_subnet="10.96.0.0/12", scale=(nodes, per_node))
+    if ports:
+        text = text.replace(f"podsPerNode: {per_node}}}",
+                            f"podsPerNode: {per_node}, ports: [{', '.join(map(str, ports))}]}}")
+    return text
 
 
 
@@ -52,6 +57,8 @@ class NetlabCli:
         if up.returncode != 0:
             run.error = f"netlab up exited {up.returncode}: {up.stderr.strip()[-500:]}"
         run.namespaces = len(lab_namespaces(self.name))
+        pids = lab_processes(self.name)   # what stays of netlab while the lab is up
+        run.processes, run.pss_mb = len(pids), round(pss_kb(pids) / 1024, 1)
 
     def down(self, run: Run) -> None:
         down = run_child(NETLAB + ["down", "-q", "--timings", "--name", self.name])

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from netlab.kernel import netns
+from netlab.kernel.procs import ENV_CONTAINER, ENV_LAB
+from netlab.kernel.sandbox import ROLE_INIT
 
 ROOT = Path(__file__).resolve().parents[2]   # the tree whose netlab is measured
 NETLAB = [sys.executable, "-m", "netlab"]
@@ -27,6 +29,8 @@ class Run:
     reclaim_s: float | None = None
     peak_rss_mb: float | None = None
     namespaces: int | None = None
+    pss_mb: float | None = None       # PSS of every process of the lab while it is up (netlab runs)
+    processes: int | None = None      # how many those are: pod inits, containers, the responder
     stages: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
@@ -66,6 +70,50 @@ def run_child(argv: list[str], env: dict | None = None) -> Child:
         err.seek(0)
         return Child(seconds, usage.ru_utime + usage.ru_stime, proc.returncode, usage.ru_maxrss, out.read(),
                      err.read())
+
+
+# -- the lab's processes ----------------------------------------------------------------------
+def lab_processes(lab: str) -> list[int]:
+    """Every process of a lab that is up: those carrying its marker (pod inits, the lab's
+    responder, node daemons) and every process in the PID namespace of one of its pod inits."""
+    marker = f"{ENV_LAB}={lab}".encode()
+    marked, spaces = set(), set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if marker in env:
+            marked.add(int(entry))
+            if f"{ENV_CONTAINER}={ROLE_INIT}".encode() in env:
+                spaces.add(os.stat(f"/proc/{entry}/ns/pid").st_ino)
+    members = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}/ns/pid").st_ino in spaces:
+                    members.add(int(entry))
+            except OSError:
+                continue
+    return sorted(marked | members)
+
+
+def pss_kb(pids: list[int]) -> int:
+    """The sum of the processes' proportional set sizes (/proc/PID/smaps_rollup), in kB."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+    return total
 
 
 # -- waiting for the kernel ---------------------------------------------------------------

@@ -15,6 +15,7 @@ def summarize(runs: list[Run]) -> dict:
             "up_cpu_s": med(r.up_cpu_s for r in ok),
             "up_min_s": round(min((r.up_s for r in ok if r.up_s is not None), default=0), 4) or None,
             "peak_rss_mb": round(max((r.peak_rss_mb for r in ok if r.peak_rss_mb), default=0), 1) or None,
+            "pss_mb": med(r.pss_mb for r in ok), "processes": med(r.processes for r in ok),
             "errors": [r.error for r in runs if r.error]}
 
 
@@ -45,4 +46,30 @@ def table(results: list[dict]) -> str:
                          f"{eq['objects']['netlab']}")
             for d in eq["differences"]:
                 lines.append(f"  ! {d['namespace']} {d['what']}: netlab {d['netlab']} / iproute2 {d['iproute2']}")
+        lines += port_targets(res)
     return "\n".join(lines)
+
+
+UP_RATIO_TARGET = 1.3     # a lab with one port per pod, against the same lab without ports
+PSS_TARGET_MB = 150.0     # every process of the lab with ports, together
+
+
+def port_targets(res: dict) -> list[str]:
+    """The responder's targets, from the `netlab` and `ports` runs of one size (same run)."""
+    plain, ports = res["summary"].get("netlab"), res["summary"].get("ports")
+    if not plain or not ports or not plain["up_s"] or not ports["up_s"]:
+        return []
+    ratio = ports["up_s"] / plain["up_s"]
+    cpu = ports["up_cpu_s"] / plain["up_cpu_s"] if plain.get("up_cpu_s") and ports.get("up_cpu_s") else None
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+    return [
+        f"  ports: {res['pods']} pods with {res['ports']} port(s) each up in {ports['up_s']:.2f} s vs "
+        f"{plain['up_s']:.2f} s without ports = {ratio:.2f}x (cpu {cpu:.2f}x)" if cpu else
+        f"  ports: up {ports['up_s']:.2f} s vs {plain['up_s']:.2f} s = {ratio:.2f}x",
+        f"  target: up with ports <= {UP_RATIO_TARGET}x up without -> {ratio:.2f}x: {verdict(ratio <= UP_RATIO_TARGET)}",
+        f"  target: PSS of the lab's processes <= {PSS_TARGET_MB:.0f} MB -> {ports['pss_mb']} MB in "
+        f"{ports['processes']:.0f} processes (without ports: {plain['pss_mb']} MB in {plain['processes']:.0f}): "
+        f"{verdict((ports['pss_mb'] or 0) <= PSS_TARGET_MB)}",
+    ]

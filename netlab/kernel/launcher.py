@@ -20,6 +20,11 @@ It reads one JSON request per line on stdin and answers one JSON line on stdout:
       in the pod's PID namespace, adopted by the pod's init once the child exits), starts a
       session, and execs `setpriv ARGS -- argv` (capabilities, no_new_privs) with exactly
       `env`. Answer {"pid": PID}.
+  {"op": "daemon", "netns": PATH, "argv": [...], "env": {...}, "cwd": DIR, "log": FILE,
+   "setpriv": [...] or null}
+      a lab process that belongs to no pod (the lab's responder): a child joins the network
+      namespace PATH and forks the process, which starts a session and execs as a container
+      does (same stdio, setpriv and environment rules). Answer {"pid": PID}.
 
 Errors before exec come back as {"error": "..."}; nothing of netlab's environment is passed on.
 """
@@ -147,6 +152,13 @@ def _child(req: dict, report: int) -> None:
         pid = os.fork()
         if pid == 0:
             _run(errors_r, errors_w, _pod_init, req)
+    elif req["op"] == "daemon":
+        fd = os.open(req["netns"], os.O_RDONLY)
+        _check(_libc.setns(fd, CLONE_NEWNET), "setns into the lab's network namespace")
+        os.close(fd)
+        pid = os.fork()
+        if pid == 0:
+            _run(errors_r, errors_w, _container, req)
     else:
         pid = _fork_in_pod(int(req["init"]), errors_r, errors_w, req)
     os.close(errors_w)

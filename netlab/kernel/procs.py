@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass
 
@@ -43,7 +42,15 @@ def start_time(pid: int) -> int | None:
 
 
 def alive(rec: ProcRecord) -> bool:
-    return start_time(rec.pid) == rec.start
+    """The recorded process runs: same pid and start time, and not a zombie (a process that exited
+    stays one until its parent, or the reaper it was left to, collects it)."""
+    try:
+        with open(f"/proc/{rec.pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return False
+    fields = raw[raw.rfind(b")") + 2:].split()
+    return int(fields[19]) == rec.start and fields[0] != b"Z"
 
 
 def spawn(netns_fd: int, lab: str, pod: str, container: str, argv: list[str], log: str,
@@ -59,15 +66,6 @@ def spawn(netns_fd: int, lab: str, pod: str, container: str, argv: list[str], lo
     # Popen's own bookkeeping would reap the child; keep the pid ours to manage
     proc.returncode = 0
     return ProcRecord(pod, container, proc.pid, start or 0, log)
-
-
-def responder_argv(pod: str, ports: tuple[tuple[int, str], ...]) -> list[str]:
-    # run as a file, isolated and without site-packages: it needs only the standard library
-    # (~12 MB and ~70 ms a process instead of ~15 MB and ~90 ms)
-    argv = [sys.executable, "-I", "-S", os.path.join(os.path.dirname(__file__), "responder.py"), "--name", pod]
-    for port, proto in ports:
-        argv += ["--port", f"{port}/{proto}"]
-    return argv
 
 
 def carries_marker(pid: int, lab: str) -> bool:
@@ -86,7 +84,7 @@ def stop(records: list[ProcRecord], lab: str, grace: float = 2.0) -> None:
     so a recycled pid after a reboot is never signalled.
     """
     live = [rec for rec in records if alive(rec) and carries_marker(rec.pid, lab)]
-    pids = {rec.pid for rec in live}
+    pids = {rec.pid for rec in records if start_time(rec.pid) == rec.start}   # zombies of ours collected too
     for rec in live:
         _signal(rec, signal.SIGTERM)
     deadline = time.monotonic() + grace

@@ -121,6 +121,15 @@ class Launcher:
                          "setpriv": setpriv_args(capabilities)})
         return ProcRecord(pod, container, pid, start_time(pid) or 0, log)
 
+    def daemon(self, netns_path: str, subject: str, role: str, lab: str, argv: list[str],
+               capabilities: tuple[str, ...] | None, cwd: str, log: str) -> ProcRecord:
+        """A lab process of no pod (the lab's responder) in the network namespace at `netns_path`,
+        carrying the lab's marker (pod `subject`, container `role`) in its environment."""
+        env = {"PATH": PATH, ENV_LAB: lab, ENV_POD: subject, ENV_CONTAINER: role}
+        pid = self._ask({"op": "daemon", "netns": netns_path, "argv": argv, "env": env, "cwd": cwd, "log": log,
+                         "setpriv": setpriv_args(capabilities)})
+        return ProcRecord(subject, role, pid, start_time(pid) or 0, log)
+
 
 def write_pod_files(folder: str, pod_ip: str, hostname: str, resolv: str) -> None:
     """The pod's hosts file (kubelet's) and its resolv.conf (`resolv`: netlab.core.resolvconf's text)."""

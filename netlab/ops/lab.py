@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from ..core import backends, ipam, plan, resolvconf
-from ..kernel import daemons, limits, netns, nodefs, procs, sandbox, signals
+from ..kernel import daemons, labresponder, limits, netns, nodefs, procs, sandbox, signals
 from . import dns, impair, services, state
 from .record import (LabRecord, Networking, NamespaceRecord, NodeRecord, PodRecord, PortRecord, SandboxRecord,
                      Underlay)
@@ -132,6 +132,8 @@ def up(lab: LabFile, progress=None) -> UpResult:
     check_programs(the_plan)
     check_dns_server(lab)
     dns.check(lab)
+    labresponder.check_kernel({proto for ns in the_plan.namespaces for run in ns.containers if not run.argv
+                               for _, proto in run.ports})
     timings.mark("kernel check")
     name = lab.lab.name
     with state.locked(name), Kernel() as kernel:
@@ -161,9 +163,12 @@ def up(lab: LabFile, progress=None) -> UpResult:
             wireguard.converge(kernel, the_plan, {ns.name for ns in create})
             # the zones a DNS pod's knotd starts with: the file's Services, endpoints as last known
             dns.prepare(record, services.describe(lab, the_plan.alloc, _last_readiness(old)))
-            started = _start_containers(kernel, the_plan, record, running)
-            record = record.with_pods(running)
+            started, responder, served = _start_containers(kernel, the_plan, record, running)
             timings.mark("start containers")
+            if served:
+                started += _hand_over(lab.lab.name, responder, served, running)
+                timings.mark(f"responder: {len(served)} containers' sockets")
+            record = replace(record.with_pods(running), responder=responder)
             if start_daemons(the_plan):
                 timings.mark("start node daemons")
             # policies are not in the namespace fingerprints: every run converges them (the nodes whose
@@ -265,26 +270,36 @@ def _mark_built(timings: Timings, counts: dict[Role, int]) -> None:
 
 
 def _start_containers(kernel: Kernel, the_plan: Plan, record: LabRecord,
-                      running_pods: dict[str, PodRecord]) -> int:
+                      running_pods: dict[str, PodRecord]) -> tuple[int, procs.ProcRecord | None, list[Serve]]:
     """Every pod's sandbox (its init), then the containers not running yet, through the pod
-    launcher (no fork with a preexec_fn in this threaded process). Each pod whose sandbox or
-    containers changed goes into `running_pods` as soon as they run (so that a failure further
-    on still records, and stops, what runs)."""
+    launcher (no fork with a preexec_fn in this threaded process); the containers with ports and
+    no command are served by the lab's responder (kernel/labresponder.py), started when the lab
+    has some and stopped when it has none. Each pod whose sandbox or containers changed goes
+    into `running_pods` as soon as they run (so that a failure further on still records, and
+    stops, what runs). Returns how many containers started, the lab's responder, and the
+    containers it is to serve (handed over by _hand_over)."""
     lab = the_plan.lab.lab.name
     started = 0
-    logs = state.lab_dir(lab) / "logs"
+    lab_dir = state.lab_dir(lab)
+    logs = lab_dir / "logs"
     logs.mkdir(mode=0o700, parents=True, exist_ok=True)
     inodes = {ns.name: netns.inode(ns.name) for ns in the_plan.namespaces if ns.role is Role.POD}
     # the inits already running (kept pods), found in one pass over /proc
     running_inits = {i.netns: i for i in sandbox.find_inits(lab, {ino for ino in inodes.values() if ino})}
     pods = {pod.key: pod for pod in the_plan.lab.pods}
     node_resolv = resolvconf.node_resolv_conf(nodefs.host_resolv_conf())
+    vpc = names.vpc_netns(lab)
+    responder = labresponder.find(lab, vpc, lab_dir)
+    if responder is not None and not any(not run.argv for ns in the_plan.namespaces for run in ns.containers):
+        labresponder.stop(responder, lab)   # no pod has ports served by it any more
+        responder = None
+    served: list[Serve] = []
     with sandbox.Launcher() as launcher:
         for pod_rec in record.pods:
             ns = the_plan.find(Role.POD, pod_rec.key)
             if ns is None:
                 continue
-            workdir = str(state.lab_dir(lab) / "pods" / f"{pod_rec.namespace}.{pod_rec.name}")
+            workdir = str(lab_dir / "pods" / f"{pod_rec.namespace}.{pod_rec.name}")
             init = running_inits.get(inodes[ns.name])
             if init is None:   # a new init: the pod's containers start afresh
                 resolv = pod_resolv_conf(the_plan.lab, pods.get(pod_rec.key), pod_rec.namespace, node_resolv)
@@ -295,11 +310,16 @@ def _start_containers(kernel: Kernel, the_plan: Plan, record: LabRecord,
                 pod_rec = replace(pod_rec, sandbox=SandboxRecord(init.pid, init.start))
                 running_pods[pod_rec.key] = pod_rec
             running = {rec.container: rec for rec in pod_rec.containers}
-            todo = [run for run in ns.containers if not (run.name in running and procs.alive(running[run.name])
-                                                          and sandbox.pidns_of(running[run.name].pid) == init.pidns)]
+            todo = [run for run in ns.containers if not _runs(running.get(run.name), run, init, responder)]
             for run in todo:
-                argv = list(run.argv) or procs.responder_argv(pod_rec.name, run.ports)
                 log = str(logs / f"{pod_rec.namespace}.{pod_rec.name}.{run.name}.log")
+                if not run.argv:   # handed to the lab's responder below, recorded once it serves them
+                    if responder is None:
+                        responder = labresponder.start(launcher, lab, vpc, lab_dir)
+                    served.append((labresponder.Served(pod_rec.key, ns.name, pod_rec.name, run.name, run.ports, log),
+                                   pod_rec, running))
+                    continue
+                argv = list(run.argv)
                 try:
                     rec = launcher.run(init, ns.subject, run.name, argv,
                                        sandbox.container_env(ns.hostname, run.env), run.capabilities, workdir, log)
@@ -309,7 +329,41 @@ def _start_containers(kernel: Kernel, the_plan: Plan, record: LabRecord,
                 running[run.name] = rec
                 started += 1
                 running_pods[pod_rec.key] = replace(pod_rec, containers=tuple(running.values()))
-    return started
+    return started, responder, served
+
+
+# a container the lab's responder is to serve, its pod's record and the pod's containers so far
+Serve = tuple[labresponder.Served, PodRecord, dict[str, procs.ProcRecord]]
+
+
+def _hand_over(lab: str, responder: procs.ProcRecord | None, served: list[Serve],
+               running_pods: dict[str, PodRecord]) -> int:
+    """The served containers' sockets, made in their pods, handed to the lab's responder; each
+    container recorded (with the responder's pid) once it serves them. Returns how many."""
+    assert responder is not None
+    lab_dir = state.lab_dir(lab)
+    try:
+        with labresponder.Control(responder, lab_dir) as control:
+            control.drop(sorted({item.pod for item, _, _ in served}))   # sockets of an earlier sandbox, if any
+            control.add([item for item, _, _ in served])
+    except OSError as err:
+        raise NetlabError(f"the lab's responder (pid {responder.pid}) did not take the pods' sockets: "
+                          f"{describe_failure(err)}") from err
+    for item, pod_rec, running in served:
+        labresponder.note(item, responder, lab_dir)
+        running[item.container] = replace(responder, pod=item.pod, container=item.container, log=item.log)
+        running_pods[pod_rec.key] = replace(pod_rec, containers=tuple(running.values()))
+    return len(served)
+
+
+def _runs(rec: procs.ProcRecord | None, run, init: sandbox.Init, responder: procs.ProcRecord | None) -> bool:
+    """Container `run` of a pod whose init is `init` runs as recorded in `rec`: its own process in the
+    pod's PID namespace, or, for the built-in responder, the lab's responder that was handed its sockets."""
+    if rec is None:
+        return False
+    if not run.argv:
+        return responder is not None and (rec.pid, rec.start) == (responder.pid, responder.start)
+    return procs.alive(rec) and sandbox.pidns_of(rec.pid) == init.pidns
 
 
 def pod_resolv_conf(lab: LabFile, pod: Pod | None, namespace: str, node_resolv: str) -> str:
@@ -344,10 +398,16 @@ def _last_readiness(old: LabRecord | None) -> dict[str, bool]:
 def _stop_containers(lab: str, old: LabRecord | None, names: list[str], existing: dict[str, Mark]) -> int:
     """Stop the pods of the namespaces in `names` (their inits: the kernel kills the rest), and
     any other process the kernel shows there with the lab's marker (older-style containers, node
-    daemons such as wireguard-go, capture's tcpdumps). Returns how many processes were running."""
+    daemons such as wireguard-go, capture's tcpdumps, the lab's responder with the VPC namespace).
+    While the VPC namespace stays, the lab's responder closes the sockets it holds in these pods
+    first (they would keep the namespaces alive). Returns how many processes were running."""
     if not names:
         return 0
     subjects = {existing[n].subject for n in names if n in existing}
+    vpc = next((n for n, mark in existing.items() if mark.role == Role.VPC.value), None)
+    if vpc is not None and vpc not in names:   # the lab's responder stays: it closes these pods' sockets
+        labresponder.drop(lab, vpc, sorted(existing[n].subject for n in names
+                                           if n in existing and existing[n].role == Role.POD.value), state.lab_dir(lab))
     records = [c for pod in (old.pods if old else ()) if pod.key in subjects for c in pod.containers]
     inodes = {ino for ino in (netns.inode(n) for n in names) if ino}
     # older containers carried the marker themselves; pod inits carry it too, but go with their pods
@@ -417,7 +477,7 @@ def _record(lab: LabFile, the_plan: Plan, old: LabRecord | None, done: set[str],
         # a node namespace built anew holds no rules: only kept ones still hold what was recorded
         policy_nodes={node: held for node, held in old.policy_nodes.items()
                       if names.node_netns(lab.lab.name, node) in done} if old else {},
-        services=old.services if old else ())
+        services=old.services if old else (), responder=old.responder if old else None)
 
 
 @dataclass

@@ -305,6 +305,9 @@ class LabRecord:
     # `policies`/`policy_digest` are claimed only once every node holds them. Empty: not known
     # per node (a record from before, or a lab without policies): every node is rewritten.
     policy_nodes: Mapping[str, str] = field(default_factory=dict)
+    # the lab's responder (kernel/labresponder.py) as last started: one process serving every
+    # container with ports and no command; those containers' records carry its pid
+    responder: ProcRecord | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "namespaces", _frozen(self.namespaces))
@@ -368,6 +371,8 @@ class LabRecord:
             out["policyNodes"] = dict(sorted(self.policy_nodes.items()))
         if self.pending is not None:
             out["pending"] = list(self.pending)
+        if self.responder is not None:   # only labs with ports served by it
+            out["responder"] = self.responder.to_json()
         return out
 
     @classmethod
@@ -393,7 +398,8 @@ class LabRecord:
                 pending=data.get("pending"),
                 impairments=tuple(ImpairmentRecord.from_json(i) for i in data.get("impairments", [])),
                 services=tuple(ServiceRecord.from_json(s) for s in data.get("services") or ()),
-                policy_nodes=dict(data.get("policyNodes") or {}))
+                policy_nodes=dict(data.get("policyNodes") or {}),
+                responder=ProcRecord.from_json(data["responder"]) if data.get("responder") else None)
         except (KeyError, TypeError, AttributeError) as err:
             raise RecordError(f"not a lab record ({type(err).__name__}: {err})") from err
 

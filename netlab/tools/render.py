@@ -48,6 +48,10 @@ def status_json(record: LabRecord) -> dict:
     cluster_dns = dns_json(record)
     if cluster_dns is not None:   # only a lab with DNS pods has the key
         data["dns"] = cluster_dns
+    if record.responder is not None:   # the one process serving every container with ports and no command
+        rec = record.responder
+        data["responder"] = {"pid": rec.pid, "running": procs.alive(rec), "log": rec.log,
+                             "containers": sum(1 for c in record.containers if (c.pid, c.start) == (rec.pid, rec.start))}
     for node in data["nodes"]:
         if node["name"] in wireguard:
             node["wireguard"] = wireguard[node["name"]]
@@ -113,6 +117,11 @@ def print_lab(console: Console, record: LabRecord) -> None:
         pods.add_row(f"{p['namespace']}/{p['name']}", p["node"], p["ip"],
                      p["netns"] if p["present"] else f"[red]{p['netns']} (missing)[/]", conts)
     console.print(pods)
+    responder = data.get("responder")
+    if responder is not None:
+        console.print(f"built-in responder: pid {responder['pid']}, serving {responder['containers']} containers' ports, "
+                      + ("running" if responder["running"] else
+                         "[red]not running: their containers are stopped; `netlab up` starts it again[/]"))
     if any("bgp" in n for n in data["nodes"]):
         sessions = Table(title="BGP sessions (birdc show protocols)")
         for col in ("node", "protocol", "peer", "state", "routes received", "since"):

@@ -121,11 +121,20 @@ def build(record: LabRecord, read: Callable[[str], NetnsView | None],
     return topo
 
 
+# made by the kernel in every new namespace once their module is loaded (ipip: tunl0, ...)
+FALLBACK_TUNNELS = frozenset({"tunl0", "gre0", "gretap0", "erspan0", "sit0", "ip6tnl0", "ip6gre0",
+                              "ip_vti0", "ip6_vti0"})
+
+
 def _shown(view: NetnsView) -> list[Iface]:
-    """The interfaces worth drawing: not lo, not the host ends of veths (drawn as the link)."""
+    """The interfaces worth drawing: not lo, not the host ends of veths (drawn as the link), not
+    a fallback tunnel the kernel made and nobody uses (down, no address; the ipip backend's tunl0
+    is up)."""
     out = []
     for link in view.links:
         if link.kind == "loopback" or (link.kind == "veth" and link.master):
+            continue
+        if link.name in FALLBACK_TUNNELS and not link.up and not link.addresses:
             continue
         extra = ""
         if link.vxlan:

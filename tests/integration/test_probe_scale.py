@@ -1,6 +1,6 @@
 """`netlab probe` at scale: the matrix of a 100-pod lab is exact right after `up`.
 
-10 nodes × 10 pods (the compact form, one responder per pod), probed with the CLI as users run
+10 nodes × 10 pods (the compact form, a responder container per pod), probed with the CLI as users run
 it, the moment `up` returns: neighbour caches are cold and ~10,000 connections are asked for at
 once. Without any policy every one of the 9,900 ordered pairs must be allowed; with policies
 that deny half of them the matrix must equal the policy oracle's, pair by pair. No timing is

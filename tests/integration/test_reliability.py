@@ -187,8 +187,9 @@ def test_kill_9_during_up_then_down_or_up_leaves_clean_or_complete(tmp_path, the
                 assert len(lab_namespaces(name)) == expected
                 record = state.load(name)
                 assert record.status == "ready"
-                alive = record.containers
-                assert len(alive) == 40 and len(lab_processes(name)) == 40
+                alive = record.containers   # served by one responder: the lab's only process besides the inits
+                assert len(alive) == 40 and lab_processes(name) == [record.responder.pid]
+                assert {c.pid for c in alive} == {record.responder.pid}
                 assert pings(f"{name}.default.p0", record.pods[1].ip)
                 lab_ops.down(name)
         assert killed_mid_build >= 3     # the kills really landed inside the build
@@ -206,7 +207,7 @@ def test_up_and_down_of_one_lab_are_serialized(tmp_path):
         assert [r[2] for r in results] == [0, 0, 0], results
         created = sorted(int(r[0].split(" namespaces created")[0].rsplit(" ", 1)[1]) for r in results)
         assert created == [0, 0, 23]                  # one built it, the others found it done
-        assert len(lab_namespaces(name)) == 23 and len(lab_processes(name)) == 20
+        assert len(lab_namespaces(name)) == 23 and len(lab_processes(name)) == 1   # the lab's responder
     finally:
         lab_ops.down(name)
 
@@ -237,7 +238,7 @@ def test_up_and_down_racing_leave_a_whole_lab_or_none(tmp_path):
             count = len(lab_namespaces(name))
             if count:     # down ran first and found nothing, then up built it all
                 assert count == 33 and state.load(name).status == "ready"
-                assert len(lab_processes(name)) == 30
+                assert len(lab_processes(name)) == 1   # the lab's responder
             else:         # up finished first, then down removed it all
                 assert state.load(name) is None and lab_processes(name) == []
             lab_ops.down(name)
@@ -254,7 +255,7 @@ def test_two_labs_with_the_same_pod_subnet_are_isolated(make_lab):
     assert _answer(f"{second}.default.a", "172.16.1.2") == "c"
     lab_ops.down(first)
     assert lab_namespaces(first) == [] and lab_processes(first) == []
-    assert _answer(f"{second}.default.a", "172.16.1.2") == "c" and len(lab_processes(second)) == 2
+    assert _answer(f"{second}.default.a", "172.16.1.2") == "c" and len(lab_processes(second)) == 1   # its responder
 
 
 def test_without_capabilities_up_down_exec_refuse_and_validate_works(tmp_path):

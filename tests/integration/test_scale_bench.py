@@ -63,3 +63,21 @@ def test_scale_benchmark_leaves_namespaces_it_did_not_make():
         assert [n for n in netns.listed() if n.startswith(prefix)] == [blocker]
     finally:
         subprocess.run(["ip", "netns", "del", blocker], check=False)
+
+
+def test_scale_benchmark_ports_run_counts_the_labs_processes():
+    """--ports: the same lab with a port per pod; the processes counted for PSS are the pod inits,
+    plus the lab's one responder with ports. No timing or memory figure is asserted."""
+    prefix = lab_name("sp")[:20]
+    proc = subprocess.run([sys.executable, str(BENCH), "--nodes", "1", "--pods-per-node", "5", "--ports", "1",
+                           "--no-inprocess", "--no-iproute2", "--json", "--name-prefix", prefix],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["left_behind"] == []
+    (result,) = report["results"]
+    summary = result["summary"]
+    assert set(summary) == {"netlab", "ports"} and result["ports"] == 1
+    assert summary["netlab"]["errors"] == [] and summary["ports"]["errors"] == []
+    assert (summary["netlab"]["processes"], summary["ports"]["processes"]) == (5, 6)
+    assert summary["ports"]["pss_mb"] > summary["netlab"]["pss_mb"] > 0

@@ -84,6 +84,17 @@ def test_boxes_edges_and_notes_come_from_the_views():
     assert svc.kind == "Service" and svc.attach == ("pod:default/db",) and "endpoint 172.16.1.2" in svc.lines
 
 
+def test_a_fallback_tunnel_the_kernel_made_is_not_drawn_but_one_in_use_is():
+    """With ipip loaded (Debian's kernels), every new namespace has a tunl0, down: not the lab's."""
+    node = VIEWS["pic.node-1"]
+    idle = replace(link(99, "tunl0", "ipip", mtu=1480), up=False)
+    views = dict(VIEWS, **{"pic.node-1": replace(node, links=node.links + (idle,))})
+    assert "tunl0" not in [i.name for i in topology.build(RECORD, views.get).box("node:node-1").ifaces]
+    used = link(99, "tunl0", "ipip", addrs=["172.16.0.0/32"], mtu=1480)   # the ipip backend's: up, addressed
+    views["pic.node-1"] = replace(node, links=node.links + (used,))
+    assert "tunl0" in [i.name for i in topology.build(RECORD, views.get).box("node:node-1").ifaces]
+
+
 def test_a_gone_namespace_is_drawn_without_interfaces():
     t = topology.build(RECORD, lambda name: None if name == "pic.default.db" else VIEWS[name])
     assert t.box("pod:default/db").ifaces == []
