@@ -28,6 +28,7 @@ COMMANDS = {
     "impair": "impair:impair",
     "graph": "see:graph", "capture": "see:capture", "trace": "see:trace",
     "node": "node:node",
+    "dig": "dns:dig",
 }
 
 

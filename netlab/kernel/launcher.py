@@ -8,12 +8,14 @@ It reads one JSON request per line on stdin and answers one JSON line on stdout 
 that request is done. Requests are carried out as they arrive, several at once (a child each):
 a caller that sends several gives each an "id", which its answer repeats.
 
-  {"op": "pod", "netns": PATH, "hostname": H, "hosts": FILE, "resolv": FILE, "env": {...}}
+  {"op": "pod", "netns": PATH, "hostname": H, "hosts": FILE, "resolv": FILE, "env": {...},
+   "mounts": [[SOURCE, TARGET, READONLY], ...]}
       a pod sandbox: a child joins the pod's network namespace, unshares mount, UTS, IPC and
       PID namespaces and forks the pod's PID 1; that one makes its mounts private, sets the
-      hostname, bind-mounts FILEs on /etc/hosts and /etc/resolv.conf, detaches /run/netns,
-      mounts its own /proc and execs `catatonit -P` (the pause process: reaps orphans, runs
-      nothing). Answer {"pid": PID-as-the-host-sees-it}.
+      hostname, bind-mounts FILEs on /etc/hosts and /etc/resolv.conf and each SOURCE on its
+      TARGET (which must exist; read-only when READONLY, like a pod's volume mounts), detaches
+      /run/netns, mounts its own /proc and execs `catatonit -P` (the pause process: reaps
+      orphans, runs nothing). "mounts" is optional. Answer {"pid": PID-as-the-host-sees-it}.
   {"op": "run", "init": PID, "argv": [...], "env": {...}, "cwd": DIR, "log": FILE,
    "setpriv": [...] or null}
       a container: a child enters every namespace of the pod's init, forks (the grandchild is
@@ -40,7 +42,8 @@ from contextlib import suppress
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PAUSE = ("catatonit", "-P")
 
@@ -85,6 +88,15 @@ def _null_stdio() -> None:
         os.close(null)
 
 
+def _bind(source: str, target: str, readonly: bool) -> None:
+    """A volume mount: `source` on the existing `target`, in this (the pod's) mount namespace only."""
+    if not os.path.exists(target):
+        raise FileNotFoundError(2, f"cannot mount {source} on {target}: {target} does not exist")
+    _mount(source, target, None, MS_BIND | MS_REC, f"bind-mount {target}")
+    if readonly:   # a bind mount takes MS_RDONLY only on a remount
+        _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY, f"remount {target} read-only")
+
+
 def _pod_init(req: dict) -> None:
     """Runs as PID 1 of the new PID namespace, until it execs the pause process."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE, "mount --make-rprivate /")   # nothing leaks to the host
@@ -92,6 +104,8 @@ def _pod_init(req: dict) -> None:
     _check(_libc.sethostname(name, len(name)), "sethostname")
     _mount(req["hosts"], "/etc/hosts", None, MS_BIND, "bind-mount /etc/hosts")
     _mount(req["resolv"], "/etc/resolv.conf", None, MS_BIND, "bind-mount /etc/resolv.conf")
+    for source, target, readonly in req.get("mounts", ()):
+        _bind(source, target, bool(readonly))
     _libc.umount2(b"/run/netns", MNT_DETACH)   # the pod does not see (nor keep alive) other namespaces
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mount proc")
     os.setsid()

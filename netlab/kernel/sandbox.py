@@ -58,13 +58,28 @@ def setpriv_args(capabilities: tuple[str, ...] | None) -> list[str] | None:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A pod volume: the host's `source` bind-mounted on `target` (which must exist) in the pod only."""
+
+    source: str
+    target: str
+    readonly: bool = True
+
+
+def missing_targets(mounts: tuple[Mount, ...]) -> list[str]:
+    """The targets that do not exist here (the pod's mount namespace starts as a copy of this one)."""
+    return [m.target for m in mounts if not os.path.exists(m.target)]
+
+
+@dataclass(frozen=True)
 class PodStart:
-    """A pod sandbox to start: its name (namespace/name), network namespace, hostname, and the
-    folder holding its hosts and resolv.conf."""
+    """A pod sandbox to start: its name (namespace/name), network namespace, hostname, the folder
+    holding its hosts and resolv.conf, and the volumes bound in its mount namespace."""
     pod: str
     netns_path: str
     hostname: str
     files: str
+    mounts: tuple[Mount, ...] = ()
 
 
 class Launcher:
@@ -127,7 +142,8 @@ class Launcher:
         """The pods' inits, started several at once; each one's record, or why it failed."""
         requests = [{"op": "pod", "netns": p.netns_path, "hostname": p.hostname,
                      "env": {"PATH": PATH, ENV_LAB: lab, ENV_POD: p.pod, ENV_CONTAINER: ROLE_INIT},
-                     "hosts": os.path.join(p.files, "hosts"), "resolv": os.path.join(p.files, "resolv.conf")}
+                     "hosts": os.path.join(p.files, "hosts"), "resolv": os.path.join(p.files, "resolv.conf"),
+                     "mounts": [[m.source, m.target, m.readonly] for m in p.mounts]}
                     for p in pods]
         return [pid if isinstance(pid, OSError) else ProcRecord(p.pod, ROLE_INIT, pid, start_time(pid) or 0, "")
                 for p, pid in zip(pods, self._ask_all(requests))]

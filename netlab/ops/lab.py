@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from ..core import backends, ipam, plan, resolvconf
 from ..kernel import daemons, labresponder, limits, netns, nodefs, procs, sandbox, signals
-from . import impair, services, state
+from . import dns, impair, services, state
 from .record import (LabRecord, Networking, NamespaceRecord, NodeRecord, PodRecord, PortRecord, SandboxRecord,
                      Underlay)
 from ..kernel.apply import LIMIT_HINTS, Kernel, probe_link_kinds
@@ -131,6 +131,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
     impair.preflight(lab)
     check_programs(the_plan)
     check_dns_server(lab)
+    dns.check(lab)
     labresponder.check_kernel({proto for ns in the_plan.namespaces for run in ns.containers if not run.argv
                                for _, proto in run.ports})
     timings.mark("kernel check")
@@ -160,6 +161,8 @@ def up(lab: LabFile, progress=None) -> UpResult:
             wireguard.prepare(kernel, lab, the_plan, wg_implementation)
             _build(kernel, the_plan, create, progress, timings)
             wireguard.converge(kernel, the_plan, {ns.name for ns in create})
+            # the zones a DNS pod's knotd starts with: the file's Services, endpoints as last known
+            dns.prepare(record, services.describe(lab, the_plan.alloc, _last_readiness(old)))
             started, responder, served = _start_containers(kernel, the_plan, record, running)
             timings.mark("start containers")
             if served:
@@ -177,6 +180,8 @@ def up(lab: LabFile, progress=None) -> UpResult:
                 raise NetlabError(enforce.failure(enforced, record.policies, lab.source, "up"))
             proxied = services.converge(lab, the_plan.alloc, record)
             timings.mark("services")
+            if dns.converge(replace(record, services=record.services if proxied is None else proxied)):
+                timings.mark("cluster DNS")
             impairments = impair.converge(lab, old.impairments if old else ())
         except BaseException as err:
             record = record.with_pods(running)   # what runs is recorded: stopped by a rollback or a down
@@ -382,7 +387,8 @@ def _pod_inits(launcher: sandbox.Launcher, lab: str, lab_dir, new: list[tuple[Po
     for pod_rec, ns, resolv in new:
         workdir = str(lab_dir / "pods" / f"{pod_rec.namespace}.{pod_rec.name}")
         sandbox.write_pod_files(workdir, pod_rec.ip, ns.hostname, resolv)
-        starts.append(sandbox.PodStart(ns.subject, netns.path(ns.name), ns.hostname, workdir))
+        starts.append(sandbox.PodStart(ns.subject, netns.path(ns.name), ns.hostname, workdir,
+                                       dns.pod_mounts(lab, pod_rec)))
     inits: dict[str, sandbox.Init] = {}
     failures = []
     for (pod_rec, ns, _), rec in zip(new, launcher.start_pods(lab, starts) if starts else []):
@@ -398,6 +404,10 @@ def _pod_inits(launcher: sandbox.Launcher, lab: str, lab_dir, new: list[tuple[Po
     if failures:
         raise NetlabError("; ".join(failures[:3]) + (f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""))
     return inits
+
+
+def _last_readiness(old: LabRecord | None) -> dict[str, bool]:
+    return {e.pod: e.ready for svc in (old.services if old else ()) for e in svc.endpoints}
 
 
 def _stop_containers(lab: str, old: LabRecord | None, names: list[str], existing: dict[str, Mark]) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from ..core import ipam, plan
-from . import lab as lab_ops, services, state
+from . import dns, lab as lab_ops, services, state
 from .record import LabRecord
 from ..spec import loader
 from ..kernel.apply import Kernel
@@ -68,6 +68,7 @@ def apply_file(lab: LabFile) -> Applied:
         record = replace(record, pods=tuple(replace(pod, labels=labels[pod.key]) for pod in record.pods),
                          source=_source(lab), updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         state.save(name, record)
+        dns.converge(record)   # the zones follow the Services and their endpoints; each knotd reloads
     if enforced is not None and not enforced.complete:
         raise NetlabError(enforce.failure(enforced, before, lab.source, "apply"))
     now = tuple(p.key for p in lab.policies)

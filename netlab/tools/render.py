@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..kernel import netns, procs
+from ..ops import dns
 from ..ops.record import LabRecord
 
 
@@ -44,6 +45,9 @@ def status_json(record: LabRecord) -> dict:
         "impairments": [i.to_json() for i in record.impairments],   # tc netem/tbf on lab interfaces
         "services": [s.to_json() for s in record.services],   # Services with their EndpointSlices' endpoints
     }
+    cluster_dns = dns_json(record)
+    if cluster_dns is not None:   # only a lab with DNS pods has the key
+        data["dns"] = cluster_dns
     if record.responder is not None:   # the one process serving every container with ports and no command
         rec = record.responder
         data["responder"] = {"pid": rec.pid, "running": procs.alive(rec), "log": rec.log,
@@ -57,6 +61,23 @@ def status_json(record: LabRecord) -> dict:
             node["bgp"] = {"running": found is not None,
                            "sessions": [s.to_json() for s in found or []]}
     return data
+
+
+def dns_json(record: LabRecord) -> dict | None:
+    """The cluster DNS of a lab: kube-dns's address, the zones served, each DNS pod (ready as its
+    endpoint last was, knotd running now). None for a lab without DNS pods."""
+    pods = dns.dns_pods(record.pods)
+    if not pods:
+        return None
+    svc = next((s for s in record.services if s.key == dns.SERVICE), None)
+    ready = {e.pod: e.ready for e in svc.endpoints} if svc else {}
+    folder = dns.conf_dir(record.name)
+    zones = sorted(f.name.removesuffix(".zone") for f in folder.glob("*.zone")) if folder.is_dir() else []
+    return {"service": dns.SERVICE, "clusterIP": svc.cluster_ip if svc else None,
+            "domain": record.networking.dns_domain, "server": "knotd", "zones": zones,
+            "metrics": dns.METRICS_NOTE,
+            "pods": [{"pod": p.key, "node": p.node, "ip": p.ip, "ready": ready.get(p.key, False),
+                      "running": bool(p.containers) and all(procs.alive(c) for c in p.containers)} for p in pods]}
 
 
 def print_labs(console: Console, records: list[LabRecord]) -> None:
@@ -124,6 +145,8 @@ def print_lab(console: Console, record: LabRecord) -> None:
         console.print(table)
     if data["services"]:
         console.print(services_table(data["services"]))
+    if "dns" in data:
+        console.print(dns_table(data["dns"]))
 
 
 def print_wireguard(console: Console, nodes: list[dict]) -> None:
@@ -160,4 +183,19 @@ def services_table(services: list[dict]) -> Table:
                         for e in svc["endpoints"])
         table.add_row(f"{svc['namespace']}/{svc['name']}", svc["type"], svc.get("clusterIP") or "-", ports,
                       eps or svc.get("note") or "[yellow]none: connections are refused[/]")
+    return table
+
+
+def dns_table(info: dict) -> Table:
+    reverse = [z for z in info["zones"] if z.endswith(".in-addr.arpa")]
+    zones = ", ".join(z for z in info["zones"] if z not in reverse) or "no zones yet"
+    if reverse:
+        zones += f" and {len(reverse)} reverse zone{'s' if len(reverse) != 1 else ''}"
+    table = Table(title=f"cluster DNS: {info['service']} {info['clusterIP'] or '(no Service)'}, "
+                        f"{info['server']} serving {zones}", caption=info["metrics"])
+    for col in ("DNS pod", "node", "IP", "endpoint", "knotd"):
+        table.add_column(col)
+    for p in info["pods"]:
+        table.add_row(p["pod"], p["node"], p["ip"], "ready" if p["ready"] else "[red]not ready[/]",
+                      "running" if p["running"] else "[red]stopped[/]")
     return table
