@@ -105,11 +105,14 @@ class Launcher:
         return json.loads(line)
 
     def _ask(self, request: dict) -> int:
-        return self._ask_all([request])[0]
+        (result,) = self._ask_all([request])
+        if isinstance(result, OSError):
+            raise result
+        return result
 
     def _ask_all(self, requests: list[dict]) -> list:
-        """Each request's pid, in order, or the OSError it failed with (raised when there is one
-        request). Up to WINDOW are carried out at once."""
+        """Each request's pid, in order, or the OSError it failed with. Up to WINDOW are carried
+        out at once."""
         stdin, _ = self._pipes()
         results: list = [None] * len(requests)
         sent = done = 0
@@ -121,8 +124,6 @@ class Launcher:
             answer = self._answer()
             results[answer["id"]] = OSError(answer["error"]) if "error" in answer else int(answer["pid"])
             done += 1
-        if len(requests) == 1 and isinstance(results[0], OSError):
-            raise results[0]
         return results
 
     def close(self) -> None:
