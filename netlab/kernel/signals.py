@@ -20,7 +20,8 @@ def _interrupt(signum: int, frame: object) -> None:
     global _stopping
     _stopping = True
     for sig in STOPS:   # from here on, a second signal cannot cut the clean-up short
-        signal.signal(sig, _later)
+        if signal.getsignal(sig) is not signal.SIG_IGN:   # an ignored one stays ignored, through the exit
+            signal.signal(sig, _later)
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
