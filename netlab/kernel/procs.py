@@ -31,26 +31,26 @@ class ProcRecord:
         return cls(**data)
 
 
-def start_time(pid: int) -> int | None:
+def _stat(pid: int) -> list[bytes] | None:
+    """/proc/PID/stat's fields after the command name (state first), or None when it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             raw = f.read()
     except OSError:
         return None
-    fields = raw[raw.rfind(b")") + 2:].split()
-    return int(fields[19])   # field 22 counts from 1 and includes pid and comm
+    return raw[raw.rfind(b")") + 2:].split()
+
+
+def start_time(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[19]) if fields else None   # field 22 counts from 1 and includes pid and comm
 
 
 def alive(rec: ProcRecord) -> bool:
     """The recorded process runs: same pid and start time, and not a zombie (a process that exited
     stays one until its parent, or the reaper it was left to, collects it)."""
-    try:
-        with open(f"/proc/{rec.pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return False
-    fields = raw[raw.rfind(b")") + 2:].split()
-    return int(fields[19]) == rec.start and fields[0] != b"Z"
+    fields = _stat(rec.pid)
+    return fields is not None and int(fields[19]) == rec.start and fields[0] != b"Z"
 
 
 def spawn(netns_fd: int, lab: str, pod: str, container: str, argv: list[str], log: str,
