@@ -165,9 +165,10 @@ def test_racks_route_pods_across_the_vpc_router_with_ebgp(make_lab):
     assert {s.peer for s in found["node-1"]} == {"10.250.0.1", ips["node-2"]}      # its router and rack-mate
     assert {s.peer for s in found["node-3"]} == {"10.250.4.1", ips["node-4"]}
     assert all(s.state == "Established" for sessions in found.values() for s in sessions)
-    learned = bird_routes(name, "node-1")
-    assert {dst: r.get("gateway") for dst, r in learned.items()} == {
-        cidrs["node-2"]: ips["node-2"], cidrs["node-3"]: "10.250.0.1", cidrs["node-4"]: "10.250.0.1"}
+    expected = {cidrs["node-2"]: ips["node-2"], cidrs["node-3"]: "10.250.0.1", cidrs["node-4"]: "10.250.0.1"}
+    # sessions up and routes received is BIRD's view; its kernel protocol writes them an instant later
+    wait_for(lambda: {dst: r.get("gateway") for dst, r in bird_routes(name, "node-1").items()} == expected,
+             f"node-1's kernel routes {expected}")
     router = {r["dst"]: (r.get("gateway"), r["dev"]) for r in ip(f"{name}.vpc", "route", "show")
               if r.get("protocol") == "bird"}
     assert router == {cidrs["node-1"]: (ips["node-1"], "vpc0"), cidrs["node-2"]: (ips["node-2"], "vpc0"),
