@@ -21,7 +21,7 @@ install() {
       trap 'rm -f /usr/sbin/policy-rc.d' EXIT   # gone even if the install fails
     fi
     apt-get install -y -qq --no-install-recommends iproute2 iperf3 iperf iputils-ping nftables iptables conntrack \
-      procps util-linux catatonit kmod sudo wrk nginx bird2 wireguard-tools wireguard-go graphviz tcpdump tshark knot bind9-dnsutils dnsperf \
+      procps util-linux catatonit kmod sudo wrk nginx bird2 wireguard-tools wireguard-go graphviz tcpdump tshark knot knot-dnssecutils bind9-dnsutils dnsperf \
       python3 python3-venv python3-pip >/dev/null
     if [ -n "$guard" ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
     # netlab bench runs its own nginx, backend bgp its own bird, and cluster DNS its own knotd, inside
