@@ -19,18 +19,17 @@ import time
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable
 
 from ..core import dnszone, knotconf
 from ..errors import KernelFeatureMissing, NetlabError
 from ..kernel import procs
 from ..kernel.sandbox import Mount, missing_targets
 from ..model.lab import LabFile
+from ..spec.clusterdns import NAMESPACE, is_dns_pod
 from . import state
 from .record import LabRecord, PodRecord, ServiceRecord
 
-NAMESPACE = "kube-system"
-LABEL = ("k8s-app", "kube-dns")
 SERVICE = "kube-system/kube-dns"
 CONF_DIR = "/etc/knot"
 RUN_DIR = "/var/lib/knot"
@@ -39,11 +38,6 @@ SOCKET = "knot.sock"
 RELOAD_TIMEOUT = 5.0    # seconds knotc waits for knotd's answer (knotc -t)
 SOCKET_WAIT = 2.0       # a knotd that has just started may not have made its control socket yet
 METRICS_NOTE = "9153/TCP (metrics): no server — Knot DNS has no Prometheus endpoint"
-
-
-def is_dns_pod(namespace: str, labels: Mapping[str, str]) -> bool:
-    """A pod of the cluster DNS Deployment, as kube-dns's selector picks them."""
-    return namespace == NAMESPACE and labels.get(LABEL[0]) == LABEL[1]
 
 
 def dns_pods(pods: Iterable[PodRecord]) -> list[PodRecord]:

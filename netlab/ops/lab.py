@@ -6,7 +6,6 @@ changed, remove what is gone) → start containers → record state.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -24,7 +23,6 @@ from ..errors import KernelFeatureMissing, NetlabError
 from ..kernel.privileges import require_privileges
 from ..kernel.inventory import Mark, owned
 from ..model.lab import DnsPolicy, LabFile, Pod
-from ..spec import clusterdns
 from ..core.plan import NetnsPlan, Plan, Role
 from ..kernel import policy as enforce
 from . import wireguard
@@ -88,15 +86,6 @@ def check_programs(the_plan: Plan) -> None:
             + " ".join(sorted({d.package for d in missing})))
 
 
-def check_dns_server(lab: LabFile) -> None:
-    """Fail before anything is built when the lab runs cluster DNS and Knot DNS is not installed."""
-    if lab.lab.dns_enabled and shutil.which(clusterdns.KNOTD_ARGV[0], path=sandbox.PATH) is None:
-        raise KernelFeatureMissing(
-            "the lab runs cluster DNS (kube-system/coredns runs `knotd`, Debian package knot), and it is not "
-            "installed; nothing was created — install it: apt-get install knot (and keep its own service off: "
-            "systemctl disable --now knot), or leave cluster DNS out: spec.dns: {enabled: false}")
-
-
 def start_daemons(the_plan: Plan, only: str | None = None) -> int:
     """Start each node's planned daemons that are not running (a kept node's keep theirs); `only`: one
     namespace's. Logs as wireguard-go's: logs/node.<node>.<daemon>.log."""
@@ -130,7 +119,6 @@ def up(lab: LabFile, progress=None) -> UpResult:
     services.check_tools(lab)
     impair.preflight(lab)
     check_programs(the_plan)
-    check_dns_server(lab)
     dns.check(lab)
     labresponder.check_kernel({proto for ns in the_plan.namespaces for run in ns.containers if not run.argv
                                for _, proto in run.ports})
@@ -299,7 +287,8 @@ def _start_containers(kernel: Kernel, the_plan: Plan, record: LabRecord,
         new = [(pod_rec, ns) for pod_rec in record.pods if (ns := the_plan.find(Role.POD, pod_rec.key)) is not None
                and running_inits.get(inodes[ns.name]) is None]
         fresh = _pod_inits(launcher, lab, lab_dir, [(pod_rec, ns, pod_resolv_conf(
-            the_plan.lab, pods.get(pod_rec.key), pod_rec.namespace, node_resolv)) for pod_rec, ns in new], running_pods)
+            the_plan.lab, pods.get(pod_rec.key), pod_rec.namespace, node_resolv)) for pod_rec, ns in new],
+            inodes, running_pods)
         for pod_rec in record.pods:
             ns = the_plan.find(Role.POD, pod_rec.key)
             if ns is None:
@@ -379,7 +368,7 @@ def pod_resolv_conf(lab: LabFile, pod: Pod | None, namespace: str, node_resolv: 
 
 
 def _pod_inits(launcher: sandbox.Launcher, lab: str, lab_dir, new: list[tuple[PodRecord, NetnsPlan, str]],
-               running_pods: dict[str, PodRecord]) -> dict[str, sandbox.Init]:
+               inodes: dict[str, int | None], running_pods: dict[str, PodRecord]) -> dict[str, sandbox.Init]:
     """New inits for pods (their PID namespaces and the others), each pod's files (hosts, and its
     resolv.conf text) written first; started several at once. Every init that runs is recorded in
     `running_pods` before a failure is raised, so that a rollback stops it."""
@@ -392,7 +381,7 @@ def _pod_inits(launcher: sandbox.Launcher, lab: str, lab_dir, new: list[tuple[Po
     inits: dict[str, sandbox.Init] = {}
     failures = []
     for (pod_rec, ns, _), rec in zip(new, launcher.start_pods(lab, starts) if starts else []):
-        inode = netns.inode(ns.name)
+        inode = inodes[ns.name]   # read once for every pod by the caller
         init = None if isinstance(rec, OSError) else sandbox.inspect_init(rec.pid, lab, {inode} if inode else set())
         if init is None:
             failures.append(f"pod {ns.subject}: its sandbox could not start: {describe_failure(rec)}"

@@ -15,8 +15,10 @@ The injected pods come after every pod of the file, so the file's pods keep thei
 """
 from __future__ import annotations
 
+from typing import Mapping
+
 from ..model.checks import DocChecker
-from ..model.lab import Networking, Pod
+from ..model.lab import Networking
 from .collected import Collected
 
 NAMESPACE = "kube-system"
@@ -67,9 +69,9 @@ def deployment_manifest() -> dict:
     }
 
 
-def is_dns_pod(pod: Pod) -> bool:
-    """A cluster DNS pod: in kube-system, labelled k8s-app: kube-dns."""
-    return pod.namespace == NAMESPACE and pod.labels.get(APP_LABEL[0]) == APP_LABEL[1]
+def is_dns_pod(namespace: str, labels: Mapping[str, str]) -> bool:
+    """A cluster DNS pod, as kube-dns's selector picks them: in kube-system, labelled k8s-app: kube-dns."""
+    return namespace == NAMESPACE and labels.get(APP_LABEL[0]) == APP_LABEL[1]
 
 
 def inject(got: Collected, net: Networking, lab_check: DocChecker) -> None:
@@ -93,11 +95,11 @@ def inject(got: Collected, net: Networking, lab_check: DocChecker) -> None:
         if loaded.deployment.key == f"{NAMESPACE}/{DEPLOYMENT}":
             check.error("metadata.name", f"Deployment {loaded.deployment.key} is the cluster DNS Deployment, "
                         "which netlab adds", HINT)
-        elif is_dns_pod(loaded.template):
+        elif is_dns_pod(loaded.template.namespace, loaded.template.labels):
             check.error("spec.template.metadata.labels", "pods in kube-system labelled k8s-app: kube-dns are the "
                         "cluster DNS pods, which netlab adds", HINT)
     for pod, check in got.pods:
-        if is_dns_pod(pod):
+        if is_dns_pod(pod.namespace, pod.labels):
             check.error("metadata.labels", "pods in kube-system labelled k8s-app: kube-dns are the cluster DNS "
                         "pods, which netlab adds", HINT)
     if len(lab_check.problems) > before:

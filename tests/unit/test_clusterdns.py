@@ -13,7 +13,7 @@ from netlab.spec.loader import load_text
 
 
 def dns_pods(lab):
-    return [p for p in lab.pods if clusterdns.is_dns_pod(p)]
+    return [p for p in lab.pods if clusterdns.is_dns_pod(p.namespace, p.labels)]
 
 
 def test_kube_dns_is_kubeadms_service_at_the_10th_address():
