@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Protocol
 
 NODE_UPLINK = "eth0"     # a node's port on its rack's VPC bridge
@@ -12,6 +13,13 @@ BRIDGE = "cni0"          # the CNI bridge plugin's bridge in each node
 # starts with the lab's name.
 MAX_LAB_NAME = 24
 LAB_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class Role(StrEnum):
+    """What a namespace is for; part of its mark (kernel/inventory.py)."""
+    VPC = "vpc"
+    NODE = "node"
+    POD = "pod"
 
 
 class PodName(Protocol):

@@ -47,7 +47,42 @@ def table(results: list[dict]) -> str:
             for d in eq["differences"]:
                 lines.append(f"  ! {d['namespace']} {d['what']}: netlab {d['netlab']} / iproute2 {d['iproute2']}")
         lines += port_targets(res)
+    lines += scale_targets(results)
     return "\n".join(lines)
+
+
+UP_VS_SCRIPT_TARGET = 0.4    # netlab up of 10 x 100 pods against the iproute2 script (same run)
+PER_POD_GROWTH_TARGET = 1.3  # per-pod up time at 10,000 pods against 1,000 (same run)
+DOWN_10K_TARGET_S = 5.0
+RSS_10K_TARGET_MB = 300.0
+
+
+def scale_targets(results: list[dict]) -> list[str]:
+    """The loading and 10,000-pod targets of the performance issue, from the sizes of this run."""
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+    lines = []
+    by_pods = {res["pods"]: res["summary"].get("netlab") for res in results if res["summary"].get("netlab")}
+    for res in results:
+        mine, script = res["summary"].get("netlab"), res["summary"].get("iproute2")
+        if res["pods"] == 1000 and mine and script and mine["up_s"] and script["up_s"]:
+            ratio = mine["up_s"] / script["up_s"]
+            lines.append(f"target: up of 1,000 pods <= {UP_VS_SCRIPT_TARGET}x the iproute2 script -> "
+                         f"{ratio:.2f}x: {verdict(ratio <= UP_VS_SCRIPT_TARGET)}")
+    big, small = by_pods.get(10000), by_pods.get(1000)
+    if big and big["up_s"]:
+        if small and small["up_s"]:
+            growth = (big["up_s"] / 10000) / (small["up_s"] / 1000)
+            lines.append(f"target: per-pod up time at 10,000 pods <= {PER_POD_GROWTH_TARGET}x that at 1,000 -> "
+                         f"{big['up_s'] / 10:.2f} ms vs {small['up_s']:.2f} ms = {growth:.2f}x: "
+                         f"{verdict(growth <= PER_POD_GROWTH_TARGET)}")
+        if big["down_s"]:
+            lines.append(f"target: down of 10,000 pods <= {DOWN_10K_TARGET_S:.0f} s -> {big['down_s']:.2f} s: "
+                         f"{verdict(big['down_s'] <= DOWN_10K_TARGET_S)}")
+        if big["peak_rss_mb"]:
+            lines.append(f"target: netlab's peak RSS at 10,000 pods <= {RSS_10K_TARGET_MB:.0f} MB -> "
+                         f"{big['peak_rss_mb']:.1f} MB: {verdict(big['peak_rss_mb'] <= RSS_10K_TARGET_MB)}")
+    return lines
 
 
 UP_RATIO_TARGET = 1.3     # a lab with one port per pod, against the same lab without ports

@@ -6,8 +6,6 @@ import sys
 import click
 
 from .. import names
-from ..core import ipam, plan
-from ..spec import loader
 from .progress import print_timings, with_progress
 
 
@@ -18,6 +16,8 @@ from .progress import print_timings, with_progress
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def up(file, dry_run, timings, quiet):
     """Build the lab in FILE (default: the packaged 2-node vxlan lab); again: converge it."""
+    from ..core import ipam, plan
+    from ..spec import loader
     labfile = loader.load_file(file)
     if dry_run:
         the_plan = plan.build(labfile, ipam.allocate(labfile))
@@ -75,18 +75,19 @@ def _wait_for_ports(lab: str) -> None:
 def down(file, lab_name, all_labs, timings, quiet):
     """Remove a lab: its namespaces and containers. Only what netlab's marks prove it made."""
     from ..kernel.privileges import require_privileges
-    from ..ops import lab as lab_ops   # lazily: the kernel layer (pyroute2) only when removing
+    from ..ops import teardown   # lazily, and only it: no lab file, plan or backend is needed to remove a lab
     if all_labs:
         require_privileges("down")
-        names = lab_ops.all_lab_names()
+        names = teardown.all_lab_names()
     elif lab_name:
         names = [lab_name]
     else:
+        from ..spec import loader
         names = [loader.load_file(file).lab.name]
     if not names:
         click.echo("no lab is up")
     for name in names:
-        result = with_progress(f"removing {name}", quiet, lambda step: lab_ops.down(name, progress=step))
+        result = with_progress(f"removing {name}", quiet, lambda step: teardown.down(name, progress=step))
         click.echo(f"lab {name}: removed {result.removed} namespaces, stopped {result.stopped} processes")
         if timings:
             print_timings(result.timings)
@@ -98,6 +99,8 @@ def down(file, lab_name, all_labs, timings, quiet):
 @click.argument("file", type=click.Path(dir_okay=False))
 def validate(file):
     """Check a lab file; needs no root and touches nothing."""
+    from ..core import ipam, plan
+    from ..spec import loader
     labfile = loader.load_file(file)   # the backend's checks (NetworkPolicies it cannot hold) run in here
     the_plan = plan.build(labfile, ipam.allocate(labfile))
     click.echo(f"{file}: ok — lab {labfile.lab.name}, backend {labfile.lab.backend.value}, "

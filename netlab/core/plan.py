@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from enum import StrEnum
 from functools import cached_property
 from ipaddress import IPv4Interface, IPv4Network
 
@@ -14,17 +13,11 @@ from .ipam import Allocation, NodeAlloc
 from .pod import pod_address
 from ..model.lab import LabFile, Pod
 from ..model.security import effective_caps
-from ..names import BRIDGE, NODE_UPLINK, POD_IF, node_netns, pod_netns, vpc_netns
+from ..names import BRIDGE, NODE_UPLINK, POD_IF, Role, node_netns, pod_netns, vpc_netns
 from .steps import Addr, Bridge, Ipip, Ipvlan, Macvlan, Route, Step, Sysctl, Up, Veth, Vxlan
 
 DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
 
-
-
-class Role(StrEnum):
-    VPC = "vpc"
-    NODE = "node"
-    POD = "pod"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import os
 from enum import Enum
 from pathlib import Path
 
-from ..core import backends
 
 SYS_MODULE = Path("/sys/module")
 
@@ -66,11 +65,6 @@ def _module_names(index: Path, dep_file: bool) -> frozenset[str]:
 def not_loaded(names: tuple[str, ...] | list[str], **where: Path) -> list[str]:
     """The modules among `names` that exist but are not loaded (each would be autoloaded on use)."""
     return [name for name in names if module_state(name, **where) is ModuleState.LOADABLE]
-
-
-def unloaded_modules(kinds: tuple[str, ...]) -> list[str]:
-    """Modules of these link kinds that exist but are not loaded (using a kind would autoload them)."""
-    return not_loaded([backends.kernel_module(kind) for kind in kinds])
 
 
 def modprobe_hint(modules: list[str]) -> str:

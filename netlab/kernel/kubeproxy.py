@@ -8,7 +8,6 @@ so such flows would keep going to a dead endpoint.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -36,23 +35,6 @@ def check_tools(lab_name: str, mode: str = "nftables") -> None:
             "is not installed; nothing was created — apt-get install nftables iptables conntrack")
 
 
-def _bound(switch: netns.Switcher, ns_name: str) -> set[tuple[int, str]]:
-    try:
-        fd = netns.open_ns(ns_name)
-    except FileNotFoundError:
-        return set()
-    found: set[tuple[int, str]] = set()
-    try:
-        with switch.inside(fd):
-            for table, proto, state in (("tcp", "TCP", netns.TCP_LISTEN), ("tcp6", "TCP", netns.TCP_LISTEN),
-                                        ("udp", "UDP", netns.UDP_UNCONNECTED),
-                                        ("udp6", "UDP", netns.UDP_UNCONNECTED)):
-                found |= {(port, proto) for port in netns.bound_ports("/proc/thread-self/net", table, state)}
-    finally:
-        os.close(fd)
-    return found
-
-
 class DeclaredPort(Shape):
     @property
     def port(self) -> int: ...
@@ -73,13 +55,17 @@ class RunningPod(Shape):
     def containers(self) -> tuple[ProcRecord, ...]: ...
 
 
-def readiness(pods: Iterable[RunningPod], wait: float = READY_WAIT) -> dict[str, bool]:
+def readiness(pods: Iterable[RunningPod], wait: float = READY_WAIT,
+              responder: ProcRecord | None = None) -> dict[str, bool]:
     """pod key → ready: every container of the pod runs and every declared TCP/UDP port is bound.
 
     A pod whose containers run but have not bound yet gets up to `wait` seconds (a kubelet
-    readiness probe would likewise hold it back until then)."""
+    readiness probe would likewise hold it back until then). A pod whose every container is
+    served by the lab's `responder` is ready while it runs: netlab bound those sockets in the
+    pod's namespace itself before handing them over, so its tables are not read."""
     ready: dict[str, bool] = {}
     pending: dict[str, tuple[str, set[tuple[int, str]]]] = {}
+    served = (responder.pid, responder.start) if responder is not None else None
     for pod in pods:
         key, running = pod.key, pod.containers
         if not all(procs.alive(rec) for rec in running):
@@ -89,13 +75,16 @@ def readiness(pods: Iterable[RunningPod], wait: float = READY_WAIT) -> dict[str,
         if want and not running:
             ready[key] = False   # ports declared, no container recorded to serve them
             continue
+        if running and all((rec.pid, rec.start) == served for rec in running):
+            ready[key] = True
+            continue
         pending[key] = (pod.netns, want)
     deadline = time.monotonic() + wait
     switch = netns.Switcher()
     try:
         while True:
             for key, (ns_name, want) in list(pending.items()):
-                if not want - _bound(switch, ns_name):
+                if netns.bound_of(switch, ns_name, want) == want:
                     ready[key] = True
                     del pending[key]
             if not pending or time.monotonic() >= deadline:

@@ -308,3 +308,39 @@ def listening_ports(protocol: int) -> set[int]:
     finally:
         sock.close()
     return ports
+
+
+_PROTOCOLS = (("TCP", socket.IPPROTO_TCP, ("tcp", "tcp6"), TCP_LISTEN),
+              ("UDP", socket.IPPROTO_UDP, ("udp", "udp6"), UDP_UNCONNECTED))
+
+
+def bound_of(switch: "Switcher", ns_name: str, want: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which (port, "TCP"|"UDP") pairs of `want` listen (TCP) or are bound (UDP) in namespace
+    `ns_name`, asked from inside it, only for the protocols wanted: with sock_diag where its
+    modules are in the kernel (it walks only the listening table), else from /proc/net (every
+    socket of the machine); never making the kernel load a module."""
+    try:
+        fd = open_ns(ns_name)
+    except FileNotFoundError:
+        return set()
+    found: set[tuple[int, str]] = set()
+    try:
+        with switch.inside(fd):
+            for proto, number, tables, state in _PROTOCOLS:
+                if not any(p == proto for _, p in want):
+                    continue
+                if _diag_present(proto):
+                    found |= {(port, proto) for port in listening_ports(number)}
+                else:
+                    for table in tables:
+                        found |= {(port, proto) for port in bound_ports("/proc/thread-self/net", table, state)}
+    finally:
+        os.close(fd)
+    return {(port, proto) for port, proto in want if (port, proto) in found}
+
+
+def _diag_present(proto: str) -> bool:
+    from . import kernelmods   # lazily: only for the readiness of declared ports
+    usable = (kernelmods.ModuleState.LOADED, kernelmods.ModuleState.BUILTIN, kernelmods.ModuleState.UNKNOWN)
+    return all(kernelmods.module_state(name) in usable for name in ("inet_diag", f"{proto.lower()}_diag"))
+

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import time
@@ -87,15 +88,44 @@ def stop(records: list[ProcRecord], lab: str, grace: float = 2.0) -> None:
     pids = {rec.pid for rec in records if start_time(rec.pid) == rec.start}   # zombies of ours collected too
     for rec in live:
         _signal(rec, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while live and time.monotonic() < deadline:
-        _reap(pids)
-        live = [rec for rec in live if alive(rec) and not is_zombie(rec.pid)]
-        if live:
-            time.sleep(0.02)
+    live = wait_exited(live, grace, reap=pids)
     for rec in live:
         _signal(rec, signal.SIGKILL)
     _reap(pids)
+
+
+def wait_exited(records: list[ProcRecord], timeout: float, reap: set[int] = frozenset()) -> list[ProcRecord]:
+    """Wait up to `timeout` s until each recorded process has exited (a zombie counts as exited);
+    the ones still running. Waits on pidfds, so it returns as soon as the last one is gone
+    (no polling interval); `reap`: pids of our own children to collect on the way."""
+    fds: dict[int, ProcRecord] = {}
+    try:
+        for rec in records:
+            try:
+                fd = os.pidfd_open(rec.pid)
+            except ProcessLookupError:
+                continue
+            if start_time(rec.pid) == rec.start:   # the pidfd is the recorded process, not a reused pid
+                fds[fd] = rec
+            else:
+                os.close(fd)
+        poller = select.poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+        deadline = time.monotonic() + timeout
+        pending = set(fds)
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            for fd, _ in poller.poll(left * 1000):
+                poller.unregister(fd)
+                pending.discard(fd)
+        _reap(set(reap))
+        return [fds[fd] for fd in pending]
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _signal(rec: ProcRecord, sig: int) -> None:

@@ -173,22 +173,41 @@ def running_dns_pods(record: LabRecord) -> list[PodRecord]:
     return [p for p in dns_pods(record.pods) if p.containers and all(procs.alive(c) for c in p.containers)]
 
 
-def reload(lab: str, pod: str, configuration: bool = False) -> None:
-    """Tell one DNS pod's knotd to load the zone files again (`configuration`: knot.conf too), and
-    wait until it has (knotc -b)."""
-    sock = socket_path(lab, pod)
-    deadline = time.monotonic() + SOCKET_WAIT
-    while not sock.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    argv = ["knotc", "-s", str(sock), "-t", str(int(RELOAD_TIMEOUT)), "-b",
-            "reload" if configuration else "zone-reload"]
+def reload(lab: str, pods: list[str], configuration: bool = False) -> None:
+    """Tell these DNS pods' knotd to load the zone files again (`configuration`: knot.conf too), all
+    at once, and wait until each has (knotc -b)."""
+    running: list[tuple[str, list[str], subprocess.Popen]] = []
+    failures: list[str] = []
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=RELOAD_TIMEOUT + 5)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise NetlabError(f"DNS pod {NAMESPACE}/{pod}: `{' '.join(argv)}` failed: {err}") from err
-    if done.returncode != 0:
-        raise NetlabError(f"DNS pod {NAMESPACE}/{pod}: `{' '.join(argv)}` failed: "
-                          f"{(done.stderr or done.stdout).strip()} — see `netlab logs {NAMESPACE}/{pod}`")
+        for pod in pods:
+            sock = socket_path(lab, pod)
+            deadline = time.monotonic() + SOCKET_WAIT
+            while not sock.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            argv = ["knotc", "-s", str(sock), "-t", str(int(RELOAD_TIMEOUT)), "-b",
+                    "reload" if configuration else "zone-reload"]
+            try:
+                proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            except OSError as err:
+                failures.append(f"DNS pod {NAMESPACE}/{pod}: `{' '.join(argv)}` failed: {err}")
+                continue
+            running.append((pod, argv, proc))
+        for pod, argv, proc in running:
+            try:
+                out, err = proc.communicate(timeout=RELOAD_TIMEOUT + 5)
+            except subprocess.TimeoutExpired as timeout:
+                failures.append(f"DNS pod {NAMESPACE}/{pod}: `{' '.join(argv)}` failed: {timeout}")
+                continue
+            if proc.returncode != 0:
+                failures.append(f"DNS pod {NAMESPACE}/{pod}: `{' '.join(argv)}` failed: "
+                                f"{(err or out).strip()} — see `netlab logs {NAMESPACE}/{pod}`")
+    finally:
+        for _, _, proc in running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    if failures:
+        raise NetlabError("; ".join(failures))
 
 
 def prepare(record: LabRecord, services: Iterable[ServiceRecord]) -> Written | None:
@@ -205,7 +224,6 @@ def converge(record: LabRecord) -> Written | None:
         return None
     written = write(record, record.services)
     if written.changed or written.conf_changed:
-        for pod in running_dns_pods(record):
-            reload(record.name, pod.name, configuration=written.conf_changed)
+        reload(record.name, [pod.name for pod in running_dns_pods(record)], configuration=written.conf_changed)
     return written
 

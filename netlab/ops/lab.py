@@ -1,4 +1,4 @@
-"""The orchestrator: every stage of `up` and `down`, top to bottom.
+"""The orchestrator: every stage of `up`, top to bottom (`down` is ops/teardown.py, re-exported here).
 
 load → allocate → plan → check the kernel → apply (create what is missing, rebuild what
 changed, remove what is gone) → start containers → record state.
@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from ..core import backends, ipam, plan, resolvconf
@@ -17,25 +16,17 @@ from . import dns, impair, services, state
 from .record import (LabRecord, Networking, NamespaceRecord, NodeRecord, PodRecord, PortRecord, SandboxRecord,
                      Underlay)
 from ..kernel.apply import LIMIT_HINTS, Kernel, probe_link_kinds
-from ..kernel.kernelmods import modprobe_hint, unloaded_modules
+from ..kernel.kernelmods import modprobe_hint, not_loaded
 from .. import names
 from ..errors import KernelFeatureMissing, NetlabError
-from ..kernel.privileges import require_privileges
 from ..kernel.inventory import Mark, owned
 from ..model.lab import DnsPolicy, LabFile, Pod
 from ..core.plan import NetnsPlan, Plan, Role
 from ..kernel import policy as enforce
 from . import wireguard
-
-@dataclass
-class Timings:
-    stages: list[tuple[str, float]] = field(default_factory=list)
-    _t: float = field(default_factory=time.perf_counter)
-
-    def mark(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.stages.append((stage, now - self._t))
-        self._t = now
+from ..kernel.privileges import require_privileges
+from .teardown import Timings, remove_placeholders, stop_containers
+from .teardown import DownResult, all_lab_names, down  # noqa: F401 (callers use lab.down)
 
 
 @dataclass
@@ -59,7 +50,7 @@ def check_kernel(lab: LabFile) -> "wireguard.Implementation | None":
     A kind whose module is on disk but not loaded is refused, never tried: trying would make
     the kernel load the module, and netlab changes nothing outside its own namespaces."""
     kinds = backends.required_link_kinds(lab)
-    unloaded = unloaded_modules(kinds)
+    unloaded = not_loaded([backends.kernel_module(kind) for kind in kinds])
     if unloaded:
         raise KernelFeatureMissing(
             f"backend {lab.lab.backend.value!r} needs the kernel module(s) {', '.join(unloaded)}, which this "
@@ -126,7 +117,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
     name = lab.lab.name
     with state.locked(name), Kernel() as kernel:
         old = state.load(name)
-        _remove_placeholders(name, old)    # a killed run's half-made names, stamped as ours
+        remove_placeholders(name, old)    # a killed run's half-made names, stamped as ours
         existing = owned(kernel, name)
         _refuse_foreign(the_plan, existing)
         keep = _kept(the_plan, old, existing)
@@ -134,7 +125,7 @@ def up(lab: LabFile, progress=None) -> UpResult:
         remove = [ns for ns in existing if ns not in keep]
         create = [ns for ns in the_plan.namespaces if ns.name not in keep]
         timings.mark("inventory")
-        _stop_containers(name, old, remove, existing)
+        stop_containers(name, old, remove, existing)
         for ns_name in reversed(remove):
             kernel.dismantle(ns_name)   # frees names/MACs/IPs held in kept namespaces before the rebuild
             kernel.release(ns_name)
@@ -145,13 +136,17 @@ def up(lab: LabFile, progress=None) -> UpResult:
                          pending=tuple(ns.name for ns in create))
         state.save(name, record)
         running: dict[str, PodRecord] = {}   # pods whose containers changed, filled in as they start
+        # the pod launcher's interpreter starts while the network is built (no preexec_fn: safe here)
+        launcher = sandbox.Launcher().spawn() if any(ns.role is Role.POD for ns in the_plan.namespaces) else None
         try:
             wireguard.prepare(kernel, lab, the_plan, wg_implementation)
             _build(kernel, the_plan, create, progress, timings)
             wireguard.converge(kernel, the_plan, {ns.name for ns in create})
             # the zones a DNS pod's knotd starts with: the file's Services, endpoints as last known
             dns.prepare(record, services.describe(lab, the_plan.alloc, _last_readiness(old)))
-            started, responder, served = _start_containers(kernel, the_plan, record, running)
+            started, responder, served = _start_containers(launcher, the_plan, record, running)
+            if launcher is not None:
+                launcher.close()
             timings.mark("start containers")
             if served:
                 started += _hand_over(lab.lab.name, responder, served, running)
@@ -166,12 +161,14 @@ def up(lab: LabFile, progress=None) -> UpResult:
             if enforced is not None and not enforced.complete:
                 record = record.with_enforced(enforced.policies, enforced.digest, enforced.held, False)
                 raise NetlabError(enforce.failure(enforced, record.policies, lab.source, "up"))
-            proxied = services.converge(lab, the_plan.alloc, record)
+            proxied = services.converge(lab, the_plan.alloc, record, frozenset(ns.name for ns in create))
             timings.mark("services")
             if dns.converge(replace(record, services=record.services if proxied is None else proxied)):
                 timings.mark("cluster DNS")
             impairments = impair.converge(lab, old.impairments if old else ())
         except BaseException as err:
+            if launcher is not None:
+                launcher.close()
             record = record.with_pods(running)   # what runs is recorded: stopped by a rollback or a down
             with signals.shielded(reraise=False):   # a second Ctrl-C (or SIGTERM) waits for the rollback
                 if fresh_lab:
@@ -257,12 +254,13 @@ def _mark_built(timings: Timings, counts: dict[Role, int]) -> None:
     timings.mark(f"build {count} {role.value}{'s' if count != 1 else ''}")
 
 
-def _start_containers(kernel: Kernel, the_plan: Plan, record: LabRecord,
+def _start_containers(launcher: sandbox.Launcher | None, the_plan: Plan, record: LabRecord,
                       running_pods: dict[str, PodRecord]) -> tuple[int, procs.ProcRecord | None, list[Serve]]:
     """Every pod's sandbox (its init), then the containers not running yet, through the pod
-    launcher (no fork with a preexec_fn in this threaded process); the containers with ports and
-    no command are served by the lab's responder (kernel/labresponder.py), started when the lab
-    has some and stopped when it has none. Each pod whose sandbox or containers changed goes
+    launcher (no fork with a preexec_fn in this threaded process; None: the lab has no pods); the
+    containers with ports and no command are served by the lab's responder (kernel/labresponder.py),
+    started (before the sandboxes, so its interpreter starts meanwhile) when the lab has some and
+    stopped when it has none. Each pod whose sandbox or containers changed goes
     into `running_pods` as soon as they run (so that a failure further on still records, and
     stops, what runs). Returns how many containers started, the lab's responder, and the
     containers it is to serve (handed over by _hand_over)."""
@@ -278,49 +276,51 @@ def _start_containers(kernel: Kernel, the_plan: Plan, record: LabRecord,
     node_resolv = resolvconf.node_resolv_conf(nodefs.host_resolv_conf())
     vpc = names.vpc_netns(lab)
     responder = labresponder.find(lab, vpc, lab_dir)
-    if responder is not None and not any(not run.argv for ns in the_plan.namespaces for run in ns.containers):
+    serves = any(not run.argv for ns in the_plan.namespaces for run in ns.containers)
+    if responder is not None and not serves:
         labresponder.stop(responder, lab)   # no pod has ports served by it any more
         responder = None
     served: list[Serve] = []
-    with sandbox.Launcher() as launcher:
-        # the pods without a running init get a new one (their containers start afresh), several at once
-        new = [(pod_rec, ns) for pod_rec in record.pods if (ns := the_plan.find(Role.POD, pod_rec.key)) is not None
-               and running_inits.get(inodes[ns.name]) is None]
-        fresh = _pod_inits(launcher, lab, lab_dir, [(pod_rec, ns, pod_resolv_conf(
-            the_plan.lab, pods.get(pod_rec.key), pod_rec.namespace, node_resolv)) for pod_rec, ns in new],
-            inodes, running_pods)
-        for pod_rec in record.pods:
-            ns = the_plan.find(Role.POD, pod_rec.key)
-            if ns is None:
+    if launcher is None:
+        return started, responder, served
+    if responder is None and serves:
+        responder = labresponder.start(launcher, lab, vpc, lab_dir)
+    # the pods without a running init get a new one (their containers start afresh), several at once
+    new = [(pod_rec, ns) for pod_rec in record.pods if (ns := the_plan.find(Role.POD, pod_rec.key)) is not None
+           and running_inits.get(inodes[ns.name]) is None]
+    fresh = _pod_inits(launcher, lab, lab_dir, [(pod_rec, ns, pod_resolv_conf(
+        the_plan.lab, pods.get(pod_rec.key), pod_rec.namespace, node_resolv)) for pod_rec, ns in new],
+        inodes, running_pods)
+    for pod_rec in record.pods:
+        ns = the_plan.find(Role.POD, pod_rec.key)
+        if ns is None:
+            continue
+        workdir = str(lab_dir / "pods" / f"{pod_rec.namespace}.{pod_rec.name}")
+        init = running_inits.get(inodes[ns.name])
+        if init is None:
+            init = fresh[pod_rec.key]
+            pod_rec = running_pods[pod_rec.key]
+        elif pod_rec.sandbox != SandboxRecord(init.pid, init.start):
+            pod_rec = replace(pod_rec, sandbox=SandboxRecord(init.pid, init.start))
+            running_pods[pod_rec.key] = pod_rec
+        running = {rec.container: rec for rec in pod_rec.containers}
+        todo = [run for run in ns.containers if not _runs(running.get(run.name), run, init, responder)]
+        for run in todo:
+            log = str(logs / f"{pod_rec.namespace}.{pod_rec.name}.{run.name}.log")
+            if not run.argv:   # handed to the lab's responder below, recorded once it serves them
+                served.append((labresponder.Served(pod_rec.key, ns.name, pod_rec.name, run.name, run.ports, log),
+                               pod_rec, running))
                 continue
-            workdir = str(lab_dir / "pods" / f"{pod_rec.namespace}.{pod_rec.name}")
-            init = running_inits.get(inodes[ns.name])
-            if init is None:
-                init = fresh[pod_rec.key]
-                pod_rec = running_pods[pod_rec.key]
-            elif pod_rec.sandbox != SandboxRecord(init.pid, init.start):
-                pod_rec = replace(pod_rec, sandbox=SandboxRecord(init.pid, init.start))
-                running_pods[pod_rec.key] = pod_rec
-            running = {rec.container: rec for rec in pod_rec.containers}
-            todo = [run for run in ns.containers if not _runs(running.get(run.name), run, init, responder)]
-            for run in todo:
-                log = str(logs / f"{pod_rec.namespace}.{pod_rec.name}.{run.name}.log")
-                if not run.argv:   # handed to the lab's responder below, recorded once it serves them
-                    if responder is None:
-                        responder = labresponder.start(launcher, lab, vpc, lab_dir)
-                    served.append((labresponder.Served(pod_rec.key, ns.name, pod_rec.name, run.name, run.ports, log),
-                                   pod_rec, running))
-                    continue
-                argv = list(run.argv)
-                try:
-                    rec = launcher.run(init, ns.subject, run.name, argv,
-                                       sandbox.container_env(ns.hostname, run.env), run.capabilities, workdir, log)
-                except OSError as err:
-                    raise NetlabError(f"pod {ns.subject}: container {run.name!r} could not start "
-                                      f"`{' '.join(argv)}`: {describe_failure(err)}") from err
-                running[run.name] = rec
-                started += 1
-                running_pods[pod_rec.key] = replace(pod_rec, containers=tuple(running.values()))
+            argv = list(run.argv)
+            try:
+                rec = launcher.run(init, ns.subject, run.name, argv,
+                                   sandbox.container_env(ns.hostname, run.env), run.capabilities, workdir, log)
+            except OSError as err:
+                raise NetlabError(f"pod {ns.subject}: container {run.name!r} could not start "
+                                  f"`{' '.join(argv)}`: {describe_failure(err)}") from err
+            running[run.name] = rec
+            started += 1
+            running_pods[pod_rec.key] = replace(pod_rec, containers=tuple(running.values()))
     return started, responder, served
 
 
@@ -399,29 +399,6 @@ def _last_readiness(old: LabRecord | None) -> dict[str, bool]:
     return {e.pod: e.ready for svc in (old.services if old else ()) for e in svc.endpoints}
 
 
-def _stop_containers(lab: str, old: LabRecord | None, names: list[str], existing: dict[str, Mark]) -> int:
-    """Stop the pods of the namespaces in `names` (their inits: the kernel kills the rest), and
-    any other process the kernel shows there with the lab's marker (older-style containers, node
-    daemons such as wireguard-go, capture's tcpdumps, the lab's responder with the VPC namespace).
-    While the VPC namespace stays, the lab's responder closes the sockets it holds in these pods
-    first (they would keep the namespaces alive). Returns how many processes were running."""
-    if not names:
-        return 0
-    subjects = {existing[n].subject for n in names if n in existing}
-    vpc = next((n for n, mark in existing.items() if mark.role == Role.VPC.value), None)
-    if vpc is not None and vpc not in names:   # the lab's responder stays: it closes these pods' sockets
-        labresponder.drop(lab, vpc, sorted(existing[n].subject for n in names
-                                           if n in existing and existing[n].role == Role.POD.value), state.lab_dir(lab))
-    records = [c for pod in (old.pods if old else ()) if pod.key in subjects for c in pod.containers]
-    inodes = {ino for ino in (netns.inode(n) for n in names) if ino}
-    # older containers carried the marker themselves; pod inits carry it too, but go with their pods
-    legacy = [r for r in procs.find_lab_processes(lab, inodes) if r.container != sandbox.ROLE_INIT]
-    running = sandbox.stop(sandbox.find_inits(lab, inodes), records)
-    running += len([r for r in legacy if procs.alive(r)])
-    procs.stop(legacy, lab)
-    return running
-
-
 def _forget_removed_pods(kernel: Kernel, lab: str, old: LabRecord | None, removed: list[str]) -> None:
     """The kept nodes forget the MACs of removed pods: a pod made again at the same IP has a new one."""
     gone = set(removed)
@@ -433,22 +410,12 @@ def _forget_removed_pods(kernel: Kernel, lab: str, old: LabRecord | None, remove
 
 def _rollback(kernel: Kernel, lab: str, record: LabRecord) -> None:
     existing = owned(kernel, lab)
-    _stop_containers(lab, record, list(existing), existing)
+    stop_containers(lab, record, list(existing), existing)
     kernel.close()
     for ns_name in reversed(list(existing)):
         netns.unpublish(ns_name)
-    _remove_placeholders(lab, record)
+    remove_placeholders(lab, record)
     state.remove(lab)
-
-
-def _remove_placeholders(lab: str, record: LabRecord | None) -> None:
-    """A crash between creating /run/netns/NAME and mounting on it leaves a file; netlab's
-    carry its stamp (the namespace's mark). Files without it are someone else's: left alone."""
-    for name in (record.pending or ()) if record else ():
-        stamp = netns.placeholder_of(name)
-        mark = Mark.parse(stamp.strip()) if stamp else None
-        if mark is not None and mark.lab == lab:
-            os.unlink(netns.path(name))
 
 
 def _record(lab: LabFile, the_plan: Plan, old: LabRecord | None, done: set[str], status: str) -> LabRecord:
@@ -482,55 +449,6 @@ def _record(lab: LabFile, the_plan: Plan, old: LabRecord | None, done: set[str],
         policy_nodes={node: held for node, held in old.policy_nodes.items()
                       if names.node_netns(lab.lab.name, node) in done} if old else {},
         services=old.services if old else (), responder=old.responder if old else None)
-
-
-@dataclass
-class DownResult:
-    lab: str
-    removed: int
-    stopped: int
-    left_alone: list[str]
-    timings: Timings = field(default_factory=Timings)
-
-
-def down(lab_name: str, progress=None) -> DownResult:
-    """Remove every namespace and container of lab `lab_name` that the kernel proves is netlab's.
-
-    progress(total) is called once with the number of namespaces found, then progress() per removal.
-    """
-    timings = Timings()
-    require_privileges("down")
-    limits.raise_open_files()
-    # a Ctrl-C, SIGTERM or SIGHUP lets the removal finish, then stops netlab
-    with state.locked(lab_name), signals.shielded(), Kernel() as kernel:
-        record = state.load(lab_name)
-        existing = owned(kernel, lab_name)
-        lookalikes = [n for n in netns.listed() if n.startswith(f"{lab_name}.") and n not in existing]
-        timings.mark("inventory")
-        stopped = _stop_containers(lab_name, record, list(existing), existing)
-        kernel.close()
-        timings.mark("stop containers")
-        if progress:
-            progress(len(existing))
-        for ns_name in reversed(list(existing)):
-            netns.unpublish(ns_name)
-            if progress:
-                progress()
-        _remove_placeholders(lab_name, record)
-        timings.mark("remove namespaces")
-        lookalikes = [n for n in lookalikes if os.path.exists(netns.path(n))]
-        state.remove(lab_name)
-        timings.mark("remove state")
-    return DownResult(lab_name, len(existing), stopped, lookalikes, timings)
-
-
-def all_lab_names() -> list[str]:
-    """Labs known from state files or from marked namespaces (state may be gone)."""
-    names = set(state.labs())
-    if os.geteuid() == 0 and os.path.isdir(netns.NETNS_DIR):
-        with Kernel() as kernel:
-            names.update(mark.lab for mark in owned(kernel, None).values())
-    return sorted(names)
 
 
 def log(msg: str) -> None:

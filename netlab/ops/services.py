@@ -73,17 +73,19 @@ def _udp_endpoints(services: tuple[ServiceRecord, ...]) -> set[tuple[str, str, i
     return found
 
 
-def converge(lab: LabFile, alloc: Allocation, record: LabRecord) -> tuple[ServiceRecord, ...] | None:
-    """Rewrite every node's kube-proxy table; the record's new Services (None: nothing to do)."""
+def converge(lab: LabFile, alloc: Allocation, record: LabRecord,
+             new_nodes: frozenset[str] = frozenset()) -> tuple[ServiceRecord, ...] | None:
+    """Rewrite every node's kube-proxy table; the record's new Services (None: nothing to do).
+    `new_nodes`: node namespaces made in this run, which hold no iptables mode's rules to clear."""
     if not needed(lab, record):
         return None
-    ready = proxy_kernel.readiness(record.pods)
+    ready = proxy_kernel.readiness(record.pods, responder=record.responder)
     scripts = rulesets(lab, alloc, ready)
     if lab.lab.kube_proxy_mode == "iptables":
         proxy_kernel.program_iptables(scripts)
     else:
         proxy_kernel.program(scripts)
-        proxy_kernel.clear_iptables(list(scripts))
+        proxy_kernel.clear_iptables([name for name in scripts if name not in new_nodes])
     described = describe(lab, alloc, ready) if wanted(lab) else ()
     stale = _udp_endpoints(record.services) - _udp_endpoints(described)
     if stale:

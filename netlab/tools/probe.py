@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Address, ip_address
 
-from ..kernel import droplog, kernelmods, limits, neighbours, netns
+from ..kernel import droplog, limits, neighbours, netns
 from ..model.lab import Protocol
 from ..ops.record import LabRecord
 
@@ -138,9 +138,12 @@ def wait_for_listeners(record: LabRecord, checks: list[Check], limit: float = LI
     report its startup as a policy drop. Returns "pod port/PROTO" for any still missing.
     """
     wanted: dict[str, set[tuple[int, Protocol]]] = {}
+    served = (record.responder.pid, record.responder.start) if record.responder else None
     for pod in record.pods:
         if not pod.containers:
             continue
+        if all((c.pid, c.start) == served for c in pod.containers):
+            continue   # served by the lab's responder: netlab bound these sockets in the pod itself
         declared = {(p.port, Protocol(p.protocol)) for p in pod.ports}
         want = {(c.port, c.protocol) for c in checks} & declared
         if want:
@@ -150,7 +153,7 @@ def wait_for_listeners(record: LabRecord, checks: list[Check], limit: float = LI
     try:
         while True:
             for ns_name in list(wanted):
-                wanted[ns_name] -= _bound(switch, ns_name, wanted[ns_name])
+                wanted[ns_name] -= netns.bound_of(switch, ns_name, wanted[ns_name])
                 if not wanted[ns_name]:
                     del wanted[ns_name]
             if not wanted or time.monotonic() >= deadline:
@@ -159,37 +162,6 @@ def wait_for_listeners(record: LabRecord, checks: list[Check], limit: float = LI
     finally:
         switch.close()
     return sorted(f"{ns_name} {port}/{proto.value}" for ns_name, ports in wanted.items() for port, proto in ports)
-
-
-def _bound(switch: netns.Switcher, ns_name: str, want: set[tuple[int, Protocol]]) -> set[tuple[int, Protocol]]:
-    """Which of `want` listen (TCP) or are bound (UDP) in a namespace, asked from inside it:
-    with sock_diag where its modules are in the kernel (it walks only the listening table),
-    else from /proc/net (every socket of the machine); never making the kernel load one."""
-    try:
-        fd = netns.open_ns(ns_name)
-    except FileNotFoundError:
-        return set()
-    found: set[tuple[int, Protocol]] = set()
-    try:
-        with switch.inside(fd):
-            for proto, number, tables, state in ((Protocol.TCP, socket.IPPROTO_TCP, ("tcp", "tcp6"), netns.TCP_LISTEN),
-                                                 (Protocol.UDP, socket.IPPROTO_UDP, ("udp", "udp6"),
-                                                  netns.UDP_UNCONNECTED)):
-                if not any(p is proto for _, p in want):
-                    continue
-                if _diag_present(proto):
-                    found |= {(port, proto) for port in netns.listening_ports(number)}
-                else:
-                    for table in tables:
-                        found |= {(port, proto) for port in netns.bound_ports("/proc/thread-self/net", table, state)}
-    finally:
-        os.close(fd)
-    return found & want
-
-
-def _diag_present(proto: Protocol) -> bool:
-    usable = (kernelmods.ModuleState.LOADED, kernelmods.ModuleState.BUILTIN, kernelmods.ModuleState.UNKNOWN)
-    return all(kernelmods.module_state(name) in usable for name in ("inet_diag", f"{proto.value.lower()}_diag"))
 
 
 # -- probing --------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from netlab.core import resolvconf
-from netlab.kernel import nodefs, sandbox
+from netlab.kernel import netns, nodefs, procs, sandbox
 from netlab.model.security import CAPABILITIES, DEFAULT_CAPS
 from netlab.ops import state
 from tests.support.kernel import lab_inits, lab_processes, netlab
@@ -126,6 +126,12 @@ def test_a_pod_is_a_sandbox(make_lab):
     with open("/etc/hosts") as f:
         assert f.read() == host_hosts
     assert os.uname().nodename == host_name
+    # down's one pass over /proc finds what the separate scans find: both inits, the two sleeps
+    inodes = {ino for ino in (netns.inode(n) for n in state.load(name).namespaces) if ino}
+    found = sandbox.survey(name, inodes)
+    assert set(found.inits) == set(sandbox.find_inits(name, inodes)) and len(found.inits) == 2
+    assert found.members == len(sandbox.members(found.inits)) == 2
+    assert set(found.marked) == {r for r in procs.find_lab_processes(name, inodes) if r.container != sandbox.ROLE_INIT}
 
 
 def test_capabilities_add_drop_and_privileged_are_honoured(make_lab):

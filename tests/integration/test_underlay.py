@@ -16,7 +16,7 @@ from netlab.kernel import procs
 from netlab.ops import state
 from netlab.ops.record import PodRecord
 from netlab.kernel.apply import probe_link_kinds
-from netlab.kernel.kernelmods import modprobe_hint, unloaded_modules
+from netlab.kernel.kernelmods import modprobe_hint, not_loaded
 from tests.support.labs import lab_name, lab_yaml, pod_yaml, without_dns
 from tests.support.kernel import bridge, ip, lab_namespaces, netlab
 
@@ -54,7 +54,7 @@ def ttl_matrix(name: str) -> dict[tuple[str, str], int | None]:
 
 
 def missing_feature(kind: str) -> str | None:
-    unloaded = unloaded_modules((kind,))
+    unloaded = not_loaded((kind,))
     if unloaded:
         return f"module {kind} is not loaded (netlab loads none): {modprobe_hint(unloaded)}"
     return "this kernel cannot create {} links".format(kind) if probe_link_kinds((kind,)) else None
@@ -193,9 +193,9 @@ def test_missing_kernel_feature_is_named_and_nothing_is_built(tmp_path, stem, ki
     path.write_text(topology(stem, name, **replace))
     result = netlab("up", str(path))
     assert result.returncode == 1
-    if unloaded_modules((kind,)):   # on disk but not loaded: refused without autoloading it
+    if not_loaded((kind,)):   # on disk but not loaded: refused without autoloading it
         assert "load them first: " in result.stderr and f"modprobe {kind}" in result.stderr
-        assert unloaded_modules((kind,)) == [kind]    # still not loaded: nothing asked the kernel to
+        assert not_loaded((kind,)) == [kind]    # still not loaded: nothing asked the kernel to
     else:
         assert f"cannot create {kind} ({option}, module {kind}) links" in result.stderr
     assert "nothing was created" in result.stderr and "Traceback" not in result.stderr

@@ -99,3 +99,17 @@ def test_every_module_says_what_it_holds(path: Path):
         return
     doc = ast.get_docstring(ast.parse(path.read_text()))
     assert doc, f"{path} has no docstring"
+
+
+def test_down_imports_no_lab_file_plan_or_backend():
+    """`netlab down` is most of a small lab's teardown time in start-up: it imports the kernel
+    modules removing needs, not the YAML loader, the lab model, the plan or the backends."""
+    import subprocess
+    import sys
+    heavy = ["yaml", "netlab.spec.loader", "netlab.model.lab", "netlab.core.plan", "netlab.core.backends",
+             "netlab.ops.lab", "netlab.ops.services", "netlab.ops.dns", "pyroute2"]
+    code = ("import sys, netlab.cli.lab, netlab.ops.teardown; "
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout
+    assert out.strip() == "[]"
