@@ -20,13 +20,12 @@ from ipaddress import IPv4Address
 from types import MappingProxyType
 from typing import Collection, Mapping
 
-from ..core import backends, plan
+from ..core import backends
 from . import netns, procs
 from .. import names
 from ..errors import InputError, KernelFeatureMissing, NetlabError
 from ..core.ipam import Allocation
 from ..model.lab import LabFile
-from ..core.policy.nft import node_ruleset
 
 NFT = "nft"
 BRIDGE_NF_SYSCTL = "/proc/sys/net/bridge/bridge-nf-call-iptables"
@@ -75,6 +74,7 @@ class Enforced:
 def rulesets(lab: LabFile, pod_ips: Mapping[str, IPv4Address],
              node_netns: Mapping[str, str]) -> dict[str, str]:
     """node namespace name → its nft script, for every node in `node_netns` (node → namespace)."""
+    from ..core.policy.nft import node_ruleset   # lazily: the compiler only for labs with policies (start-up time)
     return {ns_name: node_ruleset(lab, pod_ips, node) for node, ns_name in node_netns.items()}
 
 

@@ -19,9 +19,8 @@ import time
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
-from ..core import dnszone, knotconf
 from ..errors import KernelFeatureMissing, NetlabError
 from ..kernel import procs
 from ..kernel.sandbox import Mount, missing_targets
@@ -29,6 +28,9 @@ from ..model.lab import LabFile
 from ..spec.clusterdns import NAMESPACE, is_dns_pod
 from . import state
 from .record import LabRecord, PodRecord, ServiceRecord
+
+if TYPE_CHECKING:
+    from ..core import dnszone
 
 SERVICE = "kube-system/kube-dns"
 CONF_DIR = "/etc/knot"
@@ -101,6 +103,7 @@ def _target_port(port, pod: PodRecord | None) -> int | None:
 
 def dns_records(services: Iterable[ServiceRecord],
                 pods: Iterable[PodRecord]) -> tuple[list[dnszone.DnsService], list[dnszone.DnsPod]]:
+    from ..core import dnszone   # lazily, as in write()
     """The records' Services and pods as the zone generator takes them. Endpoints carry no
     hostname (the EndpointSlice controller sets one only for a pod whose spec.subdomain names
     the Service, which lab files do not declare): the generator names them by their address."""
@@ -137,6 +140,7 @@ def _read(path: Path) -> str | None:
 def write(record: LabRecord, services: Iterable[ServiceRecord]) -> Written:
     """Write knot.conf and the zone files under <labdir>/dns/etc (each file replaced atomically;
     zones before the configuration that names them); the SOA serial goes up only when a zone changes."""
+    from ..core import dnszone, knotconf   # lazily: a lab without cluster DNS does not load them (start-up time)
     folder = conf_dir(record.name)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     dns_services, dns_pods_ = dns_records(services, record.pods)

@@ -142,8 +142,8 @@ def up(lab: LabFile, progress=None) -> UpResult:
             wireguard.prepare(kernel, lab, the_plan, wg_implementation)
             _build(kernel, the_plan, create, progress, timings)
             wireguard.converge(kernel, the_plan, {ns.name for ns in create})
-            # the zones a DNS pod's knotd starts with: the file's Services, endpoints as last known
-            dns.prepare(record, services.describe(lab, the_plan.alloc, _last_readiness(old)))
+            if dns.dns_pods(record.pods):   # the zones a DNS pod's knotd starts with: the file's Services, endpoints as last known
+                dns.prepare(record, services.describe(lab, the_plan.alloc, _last_readiness(old)))
             started, responder, served = _start_containers(launcher, the_plan, record, running)
             if launcher is not None:
                 launcher.close()

@@ -2,14 +2,13 @@
 
 Called by `up` and `apply` after the containers run (readiness needs them). A lab with no
 Service documents gets no kube-proxy table: only default/kubernetes would exist, and it has
-no endpoints in a lab without an API server.
+no endpoints in a lab without an API server. kube-proxy's generators and the kernel side are
+imported by the functions that use them: a lab without Services does not load them (start-up time).
 """
 from __future__ import annotations
 
-from ..core import endpoints, kubeproxy, kubeproxy_iptables
 from ..core.clusterip import KUBERNETES_SERVICE
 from ..core.ipam import Allocation
-from ..kernel import kubeproxy as proxy_kernel
 from ..model.lab import LabFile
 from ..model.service import ServiceType
 from .record import EndpointRecord, LabRecord, ServicePortRecord, ServiceRecord
@@ -27,11 +26,13 @@ def needed(lab: LabFile, record: LabRecord) -> bool:
 
 def check_tools(lab: LabFile) -> None:
     if wanted(lab):
+        from ..kernel import kubeproxy as proxy_kernel
         proxy_kernel.check_tools(lab.lab.name, lab.lab.kube_proxy_mode)
 
 
 def rulesets(lab: LabFile, alloc: Allocation, ready: dict[str, bool]) -> dict[str, str]:
     """node namespace → its kube-proxy script (an `nft -f` script, or an `iptables-restore` input)."""
+    from ..core import endpoints, kubeproxy, kubeproxy_iptables
     generate = kubeproxy_iptables.ruleset if lab.lab.kube_proxy_mode == "iptables" else kubeproxy.ruleset
     return {names.node_netns(lab.lab.name, node): generate(proxy)
             for node, proxy in endpoints.node_proxies(lab, alloc, ready).items()}
@@ -39,6 +40,7 @@ def rulesets(lab: LabFile, alloc: Allocation, ready: dict[str, bool]) -> dict[st
 
 def describe(lab: LabFile, alloc: Allocation, ready: dict[str, bool]) -> tuple[ServiceRecord, ...]:
     """The record's Services (`services` of status --json): type, ClusterIP, ports, EndpointSlice endpoints."""
+    from ..core import endpoints
     svc_alloc = endpoints.services(lab)
     out = []
     for svc in lab.services:
@@ -79,6 +81,7 @@ def converge(lab: LabFile, alloc: Allocation, record: LabRecord,
     `new_nodes`: node namespaces made in this run, which hold no iptables mode's rules to clear."""
     if not needed(lab, record):
         return None
+    from ..kernel import kubeproxy as proxy_kernel
     ready = proxy_kernel.readiness(record.pods, responder=record.responder)
     scripts = rulesets(lab, alloc, ready)
     if lab.lab.kube_proxy_mode == "iptables":
