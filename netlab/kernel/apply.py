@@ -342,10 +342,15 @@ APPLIERS: dict[type, Callable[[Kernel, Handle, Step], None]] = {
 }
 
 
-def probe_link_kinds(kinds: tuple[str, ...]) -> list[str]:
+def probe_link_kinds(kinds: tuple[str, ...], held: list[int] | None = None) -> list[str]:
     """The link kinds this kernel cannot create, tried in a throwaway unnamed namespace: a veth
     first (the parent the VTEP and the underlay children are made on, as on a node's eth0), then
-    one link of each other kind."""
+    one link of each other kind.
+
+    `held`: the throwaway namespace's descriptor is added to it instead of closed, for the caller
+    to close when its own work is done. The kernel dismantles a dropped namespace in the
+    background under its rtnl lock (~25 ms for these links), which would stall a build started
+    right after the probe."""
     missing: list[str] = []
     switch = netns.Switcher()
     try:
@@ -369,7 +374,10 @@ def probe_link_kinds(kinds: tuple[str, ...]) -> list[str]:
                             raise
             finally:
                 nl.close()
-            os.close(fd)
+            if held is None:
+                os.close(fd)
+            else:
+                held.append(fd)
     finally:
         switch.close()
     return missing

@@ -43,7 +43,7 @@ def make_plan(lab: LabFile) -> Plan:
     return plan.build(lab, ipam.allocate(lab))
 
 
-def check_kernel(lab: LabFile) -> "wireguard.Implementation | None":
+def check_kernel(lab: LabFile, held: list[int] | None = None) -> "wireguard.Implementation | None":
     """Fail before anything is built when the kernel lacks a link kind the lab needs (and, for
     the wireguard backend, say which implementation will run, or that neither can).
 
@@ -57,7 +57,7 @@ def check_kernel(lab: LabFile) -> "wireguard.Implementation | None":
             "kernel has but has not loaded; netlab never loads a module itself (some change every namespace "
             "as they load, the host's included); nothing was created — load them first: "
             + modprobe_hint(unloaded))
-    missing = probe_link_kinds(kinds)
+    missing = probe_link_kinds(kinds, held)
     if missing:
         raise KernelFeatureMissing(
             f"this kernel cannot create {', '.join(backends.kernel_option(k) for k in missing)} links, "
@@ -100,12 +100,21 @@ def start_daemons(the_plan: Plan, only: str | None = None) -> int:
 
 
 def up(lab: LabFile, progress=None) -> UpResult:
+    held: list[int] = []   # the link-kind probe's namespace, dropped once the lab is built (probe_link_kinds)
+    try:
+        return _up(lab, progress, held)
+    finally:
+        for fd in held:
+            os.close(fd)
+
+
+def _up(lab: LabFile, progress, held: list[int]) -> UpResult:
     timings = Timings()
     the_plan = make_plan(lab)
     timings.mark("plan")
     require_privileges("up")
     limits.raise_open_files()
-    wg_implementation = check_kernel(lab)
+    wg_implementation = check_kernel(lab, held)
     enforce.check_features(lab)
     services.check_tools(lab)
     impair.preflight(lab)
