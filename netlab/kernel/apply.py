@@ -137,6 +137,11 @@ class Kernel:
             return self._socket_inside()
 
     # -- namespaces --------------------------------------------------------------
+    def ready_dir(self) -> None:
+        """/run/netns ready to take namespaces (a process that opens it before, as the pod launcher
+        does, must see the mount namespaces get published on, not the directory under it)."""
+        self.switch.ready_dir()
+
     def create(self, name: str, mark: str) -> Handle:
         """A new namespace, marked before it gets its name, so no named one is ever unmarked."""
         with self.switch.fresh() as fd:

@@ -82,6 +82,12 @@ class Switcher:
             os.close(self.home)
             self.home = -1
 
+    def ready_dir(self) -> None:
+        """/run/netns made a shared mount point, as iproute2 makes it (once; publish does it first)."""
+        if not self._dir_ready:
+            _prepare_dir()
+            self._dir_ready = True
+
     def go_home(self) -> None:
         _check(_libc.setns(self.home, CLONE_NEWNET), "setns back to the original namespace")
 
@@ -113,9 +119,7 @@ class Switcher:
         The mount point is created holding `stamp`, hidden once the namespace is mounted on
         it: a crash between the two leaves a file that says whose it is (see placeholder_of).
         """
-        if not self._dir_ready:
-            _prepare_dir()
-            self._dir_ready = True
+        self.ready_dir()
         target = path(name)
         try:
             _create_stamped(target, stamp)

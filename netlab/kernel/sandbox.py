@@ -81,6 +81,20 @@ class PodStart:
     mounts: tuple[Mount, ...] = ()
 
 
+@dataclass(frozen=True)
+class ContainerStart:
+    """A container to start in the pod whose init is `init_pid`: its command, environment (the
+    whole of it), capabilities (None: privileged), working directory and log file."""
+    init_pid: int
+    pod: str
+    container: str
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    capabilities: tuple[str, ...] | None
+    cwd: str
+    log: str
+
+
 class Launcher:
     """The pod launcher process (kernel/launcher.py), started without preexec_fn."""
 
@@ -154,11 +168,12 @@ class Launcher:
         return [pid if isinstance(pid, OSError) else ProcRecord(p.pod, ROLE_INIT, pid, start_time(pid) or 0, "")
                 for p, pid in zip(pods, self._ask_all(requests))]
 
-    def run(self, init: ProcRecord, pod: str, container: str, argv: list[str], env: dict[str, str],
-            capabilities: tuple[str, ...] | None, cwd: str, log: str) -> ProcRecord:
-        pid = self._ask({"op": "run", "init": init.pid, "argv": argv, "env": env, "cwd": cwd, "log": log,
-                         "setpriv": setpriv_args(capabilities)})
-        return ProcRecord(pod, container, pid, start_time(pid) or 0, log)
+    def run_containers(self, starts: list[ContainerStart]) -> list[ProcRecord | OSError]:
+        """The containers, started several at once in their pods; each one's record, or why it failed."""
+        requests = [{"op": "run", "init": c.init_pid, "argv": list(c.argv), "env": c.env, "cwd": c.cwd, "log": c.log,
+                     "setpriv": setpriv_args(c.capabilities)} for c in starts]
+        return [pid if isinstance(pid, OSError) else ProcRecord(c.pod, c.container, pid, start_time(pid) or 0, c.log)
+                for c, pid in zip(starts, self._ask_all(requests))]
 
     def daemon(self, netns_path: str, subject: str, role: str, lab: str, argv: list[str],
                capabilities: tuple[str, ...] | None, cwd: str, log: str) -> ProcRecord:

@@ -145,9 +145,13 @@ def _up(lab: LabFile, progress, held: list[int]) -> UpResult:
                          pending=tuple(ns.name for ns in create))
         state.save(name, record)
         running: dict[str, PodRecord] = {}   # pods whose containers changed, filled in as they start
-        # the pod launcher's interpreter starts while the network is built (no preexec_fn: safe here)
-        launcher = sandbox.Launcher().spawn() if any(ns.role is Role.POD for ns in the_plan.namespaces) else None
+        launcher = None
         try:
+            # the pod launcher's interpreter starts while the network is built (no preexec_fn: safe
+            # here); it keeps a descriptor of /run/netns, which must be the mount namespaces go on
+            kernel.ready_dir()
+            if any(ns.role is Role.POD for ns in the_plan.namespaces):
+                launcher = sandbox.Launcher().spawn()
             wireguard.prepare(kernel, lab, the_plan, wg_implementation)
             _build(kernel, the_plan, create, progress, timings)
             wireguard.converge(kernel, the_plan, {ns.name for ns in create})
@@ -300,6 +304,7 @@ def _start_containers(launcher: sandbox.Launcher | None, the_plan: Plan, record:
     fresh = _pod_inits(launcher, lab, lab_dir, [(pod_rec, ns, pod_resolv_conf(
         the_plan.lab, pods.get(pod_rec.key), pod_rec.namespace, node_resolv)) for pod_rec, ns in new],
         inodes, running_pods)
+    runs: list[tuple[PodRecord, dict[str, procs.ProcRecord], sandbox.ContainerStart]] = []
     for pod_rec in record.pods:
         ns = the_plan.find(Role.POD, pod_rec.key)
         if ns is None:
@@ -320,16 +325,21 @@ def _start_containers(launcher: sandbox.Launcher | None, the_plan: Plan, record:
                 served.append((labresponder.Served(pod_rec.key, ns.name, pod_rec.name, run.name, run.ports, log),
                                pod_rec, running))
                 continue
-            argv = list(run.argv)
-            try:
-                rec = launcher.run(init, ns.subject, run.name, argv,
-                                   sandbox.container_env(ns.hostname, run.env), run.capabilities, workdir, log)
-            except OSError as err:
-                raise NetlabError(f"pod {ns.subject}: container {run.name!r} could not start "
-                                  f"`{' '.join(argv)}`: {describe_failure(err)}") from err
-            running[run.name] = rec
-            started += 1
-            running_pods[pod_rec.key] = replace(pod_rec, containers=tuple(running.values()))
+            runs.append((pod_rec, running, sandbox.ContainerStart(
+                init.pid, ns.subject, run.name, tuple(run.argv), sandbox.container_env(ns.hostname, run.env),
+                run.capabilities, workdir, log)))
+    # several at once; every container that runs is recorded before a failure is raised
+    failures = []
+    for (pod_rec, running, start), rec in zip(runs, launcher.run_containers([s for _, _, s in runs]) if runs else []):
+        if isinstance(rec, OSError):
+            failures.append(f"pod {start.pod}: container {start.container!r} could not start "
+                            f"`{' '.join(start.argv)}`: {describe_failure(rec)}")
+            continue
+        running[start.container] = rec
+        started += 1
+        running_pods[pod_rec.key] = replace(pod_rec, containers=tuple(running.values()))
+    if failures:
+        raise NetlabError("; ".join(failures[:3]) + (f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""))
     return started, responder, served
 
 

@@ -31,3 +31,23 @@ def test_a_read_only_run_is_refused_with_what_the_container_needs(tmp_path):
         assert needed in result.stderr
     assert "Traceback" not in result.stderr and "nothing of lab" in result.stderr
     assert lab_namespaces(name) == [] and not state.lab_dir(name).exists()
+
+
+def test_the_first_lab_on_a_machine_without_run_netns_comes_up(tmp_path):
+    """A fresh machine (or container) has no /run/netns: the first `up` makes it a shared mount
+    point before the pod launcher opens it, so the pods' namespaces are found (a launcher holding
+    the directory under the mount would open the placeholder files instead)."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    name = lab_name("fresh")
+    path = tmp_path / "lab.yaml"
+    path.write_text(lab_yaml(name) + pod_yaml("a", "node-1") + pod_yaml("b", "node-2"))
+    # a private mount namespace with an empty /run: no /run/netns, no /run/netlab
+    script = ('mount -t tmpfs tmpfs /run && "$@" up -q "$LAB" && "$@" exec --name "$NAME" a -- hostname '
+              '&& "$@" ping --name "$NAME" a b && "$@" down -q --name "$NAME"')
+    result = subprocess.run(["unshare", "--mount", "sh", "-c", script, "sh", sys.executable, "-m", "netlab"],
+                            capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, LAB=str(path), NAME=name))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "\na\n" in result.stdout and "Traceback" not in result.stderr
+    assert lab_namespaces(name) == []
