@@ -103,10 +103,10 @@ def _target_port(port, pod: PodRecord | None) -> int | None:
 
 def dns_records(services: Iterable[ServiceRecord],
                 pods: Iterable[PodRecord]) -> tuple[list[dnszone.DnsService], list[dnszone.DnsPod]]:
-    from ..core import dnszone   # lazily, as in write()
     """The records' Services and pods as the zone generator takes them. Endpoints carry no
     hostname (the EndpointSlice controller sets one only for a pod whose spec.subdomain names
     the Service, which lab files do not declare): the generator names them by their address."""
+    from ..core import dnszone   # lazily, as in write()
     pods = list(pods)
     by_key = {p.key: p for p in pods}
     out = []
