@@ -301,19 +301,23 @@ def survey(lab: str, netns_inodes: set[int]) -> Survey:
         pid = int(entry)
         try:
             spaces[pid] = os.stat(f"/proc/{pid}/ns/pid").st_ino
-            if os.stat(f"/proc/{pid}/ns/net").st_ino not in netns_inodes:
+            net = os.stat(f"/proc/{pid}/ns/net").st_ino
+            if net not in netns_inodes:
                 continue
             env = _environ(pid)
         except (OSError, ValueError):
             continue
         if env.get(ENV_LAB.encode()) != lab.encode():
             continue
-        if env.get(ENV_CONTAINER.encode()) == ROLE_INIT.encode():
-            init = inspect_init(pid, lab, netns_inodes)
-            if init is not None:
-                inits.append(init)
-                continue
         start = start_time(pid)
+        if env.get(ENV_CONTAINER.encode()) == ROLE_INIT.encode():
+            try:
+                is_init = _is_ns_init(pid)
+            except OSError:
+                continue
+            if is_init and start is not None:   # as inspect_init proves it, from what was read above
+                inits.append(Init(pid, start, env.get(ENV_POD.encode(), b"").decode(), net, spaces[pid]))
+                continue
         if start is not None:
             marked.append(ProcRecord(env.get(ENV_POD.encode(), b"").decode(),
                                      env.get(ENV_CONTAINER.encode(), b"").decode(), pid, start, ""))

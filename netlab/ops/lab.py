@@ -25,7 +25,7 @@ from ..core.plan import NetnsPlan, Plan, Role
 from ..kernel import policy as enforce
 from . import wireguard
 from ..kernel.privileges import require_privileges
-from .teardown import Timings, remove_placeholders, stop_containers
+from .teardown import Timings, remove_placeholders, stop_containers, unpublish_all
 from .teardown import DownResult, all_lab_names, down  # noqa: F401 (callers use lab.down)
 
 
@@ -431,8 +431,7 @@ def _rollback(kernel: Kernel, lab: str, record: LabRecord) -> None:
     existing = owned(kernel, lab)
     stop_containers(lab, record, list(existing), existing)
     kernel.close()
-    for ns_name in reversed(list(existing)):
-        netns.unpublish(ns_name)
+    unpublish_all(list(reversed(list(existing))))
     remove_placeholders(lab, record)
     state.remove(lab)
 

@@ -54,6 +54,27 @@ def stop_containers(lab: str, old: LabRecord | None, names: list[str], existing:
     return running
 
 
+PARALLEL_FROM = 64   # namespaces: from how many `down` unmounts them from several threads
+UNMOUNTERS = 8
+
+
+def unpublish_all(names: list[str], progress=None) -> None:
+    """Unmount and unlink /run/netns/NAME for each of `names` (progress() after each). Each
+    unmount waits for an RCU grace period (~0.15 ms of wall time for ~0.02 ms of CPU): for big
+    labs several threads wait at once."""
+    if len(names) < PARALLEL_FROM:
+        for name in names:
+            netns.unpublish(name)
+            if progress:
+                progress()
+        return
+    from concurrent.futures import ThreadPoolExecutor   # lazily: only big labs
+    with ThreadPoolExecutor(UNMOUNTERS) as pool:
+        for _ in pool.map(netns.unpublish, names):
+            if progress:
+                progress()
+
+
 def remove_placeholders(lab: str, record: LabRecord | None) -> None:
     """A crash between creating /run/netns/NAME and mounting on it leaves a file; netlab's
     carry its stamp (the namespace's mark). Files without it are someone else's: left alone."""
@@ -92,10 +113,7 @@ def down(lab_name: str, progress=None) -> DownResult:
         timings.mark("stop containers")
         if progress:
             progress(len(existing))
-        for ns_name in reversed(list(existing)):
-            netns.unpublish(ns_name)
-            if progress:
-                progress()
+        unpublish_all(list(reversed(list(existing))), progress)
         remove_placeholders(lab_name, record)
         timings.mark("remove namespaces")
         lookalikes = [n for n in lookalikes if os.path.exists(netns.path(n))]
