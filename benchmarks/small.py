@@ -85,7 +85,8 @@ def main() -> int:
               "down_ratio": round(med["down_s"] / med["baseline_down_s"], 2),
               "targets": {"up_s": UP_TARGET_S, "down_s": DOWN_TARGET_S,
                           "up_met": med["up_s"] <= UP_TARGET_S, "down_met": med["down_s"] <= DOWN_TARGET_S},
-              "command": NETLAB, "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
+              "command": NETLAB, "load_before": [round(x, 2) for x in load_before],
+              "load_after": [round(x, 2) for x in os.getloadavg()],
               "timings": [line.strip() for line in proc.stderr.splitlines() if line.strip()]}
     if args.json:
         print(json.dumps(result, indent=2))

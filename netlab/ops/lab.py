@@ -148,14 +148,16 @@ def _up(lab: LabFile, progress, held: list[int]) -> UpResult:
         launcher = None
         try:
             # the pod launcher's interpreter starts while the network is built (no preexec_fn: safe
-            # here); it keeps a descriptor of /run/netns, which must be the mount namespaces go on
+            # here); it keeps a descriptor of /run/netns, which must already be the mount point
+            # the namespaces are published on
             kernel.ready_dir()
             if any(ns.role is Role.POD for ns in the_plan.namespaces):
                 launcher = sandbox.Launcher().spawn()
             wireguard.prepare(kernel, lab, the_plan, wg_implementation)
             _build(kernel, the_plan, create, progress, timings)
             wireguard.converge(kernel, the_plan, {ns.name for ns in create})
-            if dns.dns_pods(record.pods):   # the zones a DNS pod's knotd starts with: the file's Services, endpoints as last known
+            # the zones a DNS pod's knotd starts with: the file's Services, endpoints as last known
+            if dns.dns_pods(record.pods):
                 dns.prepare(record, services.describe(lab, the_plan.alloc, _last_readiness(old)))
             started, responder, served = _start_containers(launcher, the_plan, record, running)
             if launcher is not None:

@@ -131,7 +131,8 @@ def test_a_pod_is_a_sandbox(make_lab):
     found = sandbox.survey(name, inodes)
     assert set(found.inits) == set(sandbox.find_inits(name, inodes)) and len(found.inits) == 2
     assert found.members == len(sandbox.members(found.inits)) == 2
-    assert set(found.marked) == {r for r in procs.find_lab_processes(name, inodes) if r.container != sandbox.ROLE_INIT}
+    assert set(found.marked) == {r for r in procs.find_lab_processes(name, inodes)
+                                 if r.container != sandbox.ROLE_INIT}
 
 
 def test_capabilities_add_drop_and_privileged_are_honoured(make_lab):
