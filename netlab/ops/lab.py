@@ -327,6 +327,7 @@ def _start_containers(launcher: sandbox.Launcher | None, the_plan: Plan, record:
                 served.append((labresponder.Served(pod_rec.key, ns.name, pod_rec.name, run.name, run.ports, log),
                                pod_rec, running))
                 continue
+            os.makedirs(workdir, mode=0o700, exist_ok=True)   # its containers' working directory
             runs.append((pod_rec, running, sandbox.ContainerStart(
                 init.pid, ns.subject, run.name, tuple(run.argv), sandbox.container_env(ns.hostname, run.env),
                 run.capabilities, workdir, log)))
@@ -395,9 +396,9 @@ def _pod_inits(launcher: sandbox.Launcher, lab: str, lab_dir, new: list[tuple[Po
     `running_pods` before a failure is raised, so that a rollback stops it."""
     starts = []
     for pod_rec, ns, resolv in new:
-        workdir = str(lab_dir / "pods" / f"{pod_rec.namespace}.{pod_rec.name}")
-        sandbox.write_pod_files(workdir, pod_rec.ip, ns.hostname, resolv)
-        starts.append(sandbox.PodStart(ns.subject, netns.path(ns.name), ns.hostname, workdir,
+        files = str(lab_dir / "pods" / f"{pod_rec.namespace}.{pod_rec.name}")
+        sandbox.write_pod_files(files, pod_rec.ip, ns.hostname, resolv)
+        starts.append(sandbox.PodStart(ns.subject, netns.path(ns.name), ns.hostname, files,
                                        dns.pod_mounts(lab, pod_rec)))
     inits: dict[str, sandbox.Init] = {}
     failures = []

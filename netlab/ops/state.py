@@ -110,19 +110,30 @@ def labs() -> list[str]:
 PARALLEL_FROM = 64   # pod folders: from how many they are removed from several threads
 
 
+def _remove_entry(entry: os.DirEntry) -> None:
+    """A pod's file (unlinked) or folder (removed with what it holds; a symlink is unlinked, never followed)."""
+    try:
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            os.unlink(entry.path)
+    except OSError:
+        pass
+
+
 def remove(lab: str) -> None:
     """Drop the lab's directory (the caller holds the lock), and the run dir if now empty. A big
-    lab's pod folders (hosts and resolv.conf of each pod) go from several threads first: on a
-    disk file system each unlink waits for its journal."""
+    lab's pod files (hosts and resolv.conf of each pod, the folders its containers run in) go from
+    several threads first: on a disk file system each unlink waits for its journal."""
     folder = lab_dir(lab)
     try:
-        pods = [entry.path for entry in os.scandir(folder / "pods") if entry.is_dir(follow_symlinks=False)]
+        pods = list(os.scandir(folder / "pods"))
     except OSError:
         pods = []
     if len(pods) >= PARALLEL_FROM:
         from concurrent.futures import ThreadPoolExecutor   # lazily: only big labs
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda path: shutil.rmtree(path, ignore_errors=True), pods))
+            list(pool.map(_remove_entry, pods))
     shutil.rmtree(folder, ignore_errors=True)
     try:
         run_dir().rmdir()

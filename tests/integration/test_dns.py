@@ -338,10 +338,10 @@ def test_a_volume_whose_target_is_missing_is_refused_by_the_pods_init(tmp_path):
     """The launcher's own check, below the preflight: nothing is created for the missing target,
     and no pod is left (the init fails before it execs the pause process)."""
     from netlab.kernel import sandbox
-    sandbox.write_pod_files(str(tmp_path), "172.16.0.9", "probe", "nameserver 127.0.0.1\n")
+    sandbox.write_pod_files(str(tmp_path / "probe"), "172.16.0.9", "probe", "nameserver 127.0.0.1\n")
     missing = tmp_path / "not-there"
     with sandbox.Launcher() as launcher:
         (result,) = launcher.start_pods(lab_name("mnt"), [sandbox.PodStart(
-            "default/probe", "/proc/self/ns/net", "probe", str(tmp_path), (sandbox.Mount(str(tmp_path), str(missing)),))])
+            "default/probe", "/proc/self/ns/net", "probe", str(tmp_path / "probe"), (sandbox.Mount(str(tmp_path), str(missing)),))])
     assert isinstance(result, OSError) and f"{missing} does not exist" in str(result)
     assert not missing.exists()
