@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..kernel import labresponder, limits, netns, procs, sandbox, signals
@@ -31,14 +30,12 @@ class Timings:
         self._t = now
 
 
-def stop_containers(lab: str, old: LabRecord | None, names: list[str], existing: dict[str, Mark],
-                    surveyed: Callable[[], None] | None = None) -> int:
+def stop_containers(lab: str, old: LabRecord | None, names: list[str], existing: dict[str, Mark]) -> int:
     """Stop the pods of the namespaces in `names` (their inits: the kernel kills the rest), and
     any other process the kernel shows there with the lab's marker (older-style containers, node
     daemons such as wireguard-go, capture's tcpdumps, the lab's responder with the VPC namespace).
     While the VPC namespace stays, the lab's responder closes the sockets it holds in these pods
-    first (they would keep the namespaces alive). `surveyed()` is called once the processes are
-    found (the namespaces' names are no longer needed). Returns how many processes were running."""
+    first (they would keep the namespaces alive). Returns how many processes were running."""
     if not names:
         return 0
     subjects = {existing[n].subject for n in names if n in existing}
@@ -49,8 +46,6 @@ def stop_containers(lab: str, old: LabRecord | None, names: list[str], existing:
     records = [c for pod in (old.pods if old else ()) if pod.key in subjects for c in pod.containers]
     inodes = {ino for ino in (netns.inode(n) for n in names) if ino}
     found = sandbox.survey(lab, inodes)
-    if surveyed:
-        surveyed()
     # older containers carried the marker themselves; pod inits carry it too, but go with their pods
     legacy = [r for r in found.marked if r.container != sandbox.ROLE_INIT]
     running = sandbox.stop(found.inits, records, running=found.members)
@@ -113,28 +108,12 @@ def down(lab_name: str, progress=None) -> DownResult:
         existing = owned(kernel, lab_name)
         lookalikes = [n for n in netns.listed() if n.startswith(f"{lab_name}.") and n not in existing]
         timings.mark("inventory")
-        names = list(reversed(list(existing)))
-        unmounting = []
-
-        def unmount() -> None:
-            """A big lab's names are unmounted (a thread, itself spreading the unmounts over
-            several) while its pods are being stopped: the unmounts mostly wait for RCU."""
-            from concurrent.futures import ThreadPoolExecutor   # lazily: only big labs
-            if progress:
-                progress(len(names))
-            pool = ThreadPoolExecutor(1)
-            unmounting.append(pool.submit(unpublish_all, names, progress))
-            pool.shutdown(wait=False)
-        stopped = stop_containers(lab_name, record, names, existing,
-                                  unmount if len(names) >= PARALLEL_FROM else None)
+        stopped = stop_containers(lab_name, record, list(existing), existing)
         kernel.close()
         timings.mark("stop containers")
-        if unmounting:
-            unmounting[0].result()   # its error, if any, is raised here
-        else:
-            if progress:
-                progress(len(names))
-            unpublish_all(names, progress)
+        if progress:
+            progress(len(existing))
+        unpublish_all(list(reversed(list(existing))), progress)
         remove_placeholders(lab_name, record)
         timings.mark("remove namespaces")
         lookalikes = [n for n in lookalikes if os.path.exists(netns.path(n))]
