@@ -13,7 +13,7 @@ import subprocess
 import time
 from typing import Iterable, Mapping, Protocol as Shape
 
-from . import netns, procs
+from . import labresponder, netns, procs
 from ..errors import KernelFeatureMissing, NetlabError
 from ..model.lab import Protocol
 from .procs import ProcRecord
@@ -65,7 +65,6 @@ def readiness(pods: Iterable[RunningPod], wait: float = READY_WAIT,
     pod's namespace itself before handing them over, so its tables are not read."""
     ready: dict[str, bool] = {}
     pending: dict[str, tuple[str, set[tuple[int, str]]]] = {}
-    served = (responder.pid, responder.start) if responder is not None else None
     for pod in pods:
         key, running = pod.key, pod.containers
         if not all(procs.alive(rec) for rec in running):
@@ -75,7 +74,7 @@ def readiness(pods: Iterable[RunningPod], wait: float = READY_WAIT,
         if want and not running:
             ready[key] = False   # ports declared, no container recorded to serve them
             continue
-        if running and all((rec.pid, rec.start) == served for rec in running):
+        if labresponder.serves(running, responder):
             ready[key] = True
             continue
         pending[key] = (pod.netns, want)

@@ -90,6 +90,13 @@ def find(lab: str, vpc_netns: str, lab_dir: Path) -> procs.ProcRecord | None:
     return None
 
 
+def serves(containers: tuple[procs.ProcRecord, ...], responder: procs.ProcRecord | None) -> bool:
+    """Every one of a pod's containers (one at least) is served by the lab's `responder`: their
+    ports are sockets netlab bound in the pod itself, so they are bound while it runs."""
+    return (responder is not None and bool(containers)
+            and all((c.pid, c.start) == (responder.pid, responder.start) for c in containers))
+
+
 def _leads(pid: int) -> bool:
     try:
         return os.getsid(pid) == pid

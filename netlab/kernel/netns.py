@@ -10,6 +10,7 @@ import ctypes
 import socket
 import struct
 import errno
+import functools
 import os
 from contextlib import contextmanager
 from typing import Iterator
@@ -343,7 +344,9 @@ def bound_of(switch: "Switcher", ns_name: str, want: set[tuple[int, str]]) -> se
     return {(port, proto) for port, proto in want if (port, proto) in found}
 
 
+@functools.lru_cache(maxsize=4)
 def _diag_present(proto: str) -> bool:
+    """Read once per process: readiness asks it for every pod."""
     from . import kernelmods   # lazily: only for the readiness of declared ports
     usable = (kernelmods.ModuleState.LOADED, kernelmods.ModuleState.BUILTIN, kernelmods.ModuleState.UNKNOWN)
     return all(kernelmods.module_state(name) in usable for name in ("inet_diag", f"{proto.lower()}_diag"))

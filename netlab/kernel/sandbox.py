@@ -187,9 +187,8 @@ class Launcher:
 
 def write_pod_files(files: str, pod_ip: str, hostname: str, resolv: str) -> None:
     """The pod's hosts file (kubelet's) and its resolv.conf (`resolv`: netlab.core.resolvconf's text),
-    FILES.hosts and FILES.resolv.conf: files side by side, no folder per pod (a 10,000-pod lab's
-    `down` spent 2.4 s removing 10,000 folders on a disk-backed /run)."""
-    os.makedirs(os.path.dirname(files), mode=0o700, exist_ok=True)
+    FILES.hosts and FILES.resolv.conf: files side by side, in a folder the caller made, no folder per
+    pod (a 10,000-pod lab's `down` spent 2.4 s removing 10,000 folders on a disk-backed /run)."""
     for name, text in (("hosts", hosts_text(pod_ip, hostname)), ("resolv.conf", resolv)):
         fd = os.open(f"{files}.{name}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
                      | os.O_CLOEXEC, 0o644)
@@ -224,18 +223,22 @@ def inspect_init(pid: int, lab: str, netns_inodes: set[int]) -> Init | None:
     """The init at `pid` when the kernel shows it is one of lab `lab`'s pods, else None."""
     try:
         net = os.stat(f"/proc/{pid}/ns/net").st_ino
-        if net not in netns_inodes or not _is_ns_init(pid):
+        if net not in netns_inodes:
             return None
-        env = _environ(pid)
-        if env.get(ENV_LAB.encode()) != lab.encode() or env.get(ENV_CONTAINER.encode()) != ROLE_INIT.encode():
-            return None
-        pidns = os.stat(f"/proc/{pid}/ns/pid").st_ino
+        return _proven_init(pid, lab, _environ(pid), net, os.stat(f"/proc/{pid}/ns/pid").st_ino)
     except (OSError, ValueError):
         return None
-    start = start_time(pid)
-    if start is None:
+
+
+def _proven_init(pid: int, lab: str, env: dict[bytes, bytes], net: int, pidns: int) -> Init | None:
+    """The init at `pid` (living in the lab's namespace `net`, with environment `env`), when it
+    carries the lab's init marker and is PID 1 of its PID namespace; else None. OSError: it is gone."""
+    if env.get(ENV_LAB.encode()) != lab.encode() or env.get(ENV_CONTAINER.encode()) != ROLE_INIT.encode():
         return None
-    return Init(pid, start, env.get(ENV_POD.encode(), b"").decode(), net, pidns)
+    if not _is_ns_init(pid):
+        return None
+    start = start_time(pid)
+    return Init(pid, start, env.get(ENV_POD.encode(), b"").decode(), net, pidns) if start is not None else None
 
 
 def find_inits(lab: str, netns_inodes: set[int]) -> list[Init]:
@@ -311,15 +314,14 @@ def survey(lab: str, netns_inodes: set[int]) -> Survey:
             continue
         if env.get(ENV_LAB.encode()) != lab.encode():
             continue
+        try:
+            init = _proven_init(pid, lab, env, net, spaces[pid])   # as inspect_init, from what was read above
+        except OSError:
+            continue
+        if init is not None:
+            inits.append(init)
+            continue
         start = start_time(pid)
-        if env.get(ENV_CONTAINER.encode()) == ROLE_INIT.encode():
-            try:
-                is_init = _is_ns_init(pid)
-            except OSError:
-                continue
-            if is_init and start is not None:   # as inspect_init proves it, from what was read above
-                inits.append(Init(pid, start, env.get(ENV_POD.encode(), b"").decode(), net, spaces[pid]))
-                continue
         if start is not None:
             marked.append(ProcRecord(env.get(ENV_POD.encode(), b"").decode(),
                                      env.get(ENV_CONTAINER.encode(), b"").decode(), pid, start, ""))
@@ -329,13 +331,12 @@ def survey(lab: str, netns_inodes: set[int]) -> Survey:
     return Survey(inits, marked, members)
 
 
-def stop(inits: list[Init], containers: list[ProcRecord], grace: float = 2.0, running: int | None = None) -> int:
-    """SIGTERM the recorded containers living in `inits`' PID namespaces, wait up to `grace`
-    for them, then SIGKILL the inits: the kernel kills whatever is left in each pod. Returns the
-    number of processes that were running in the pods (`running`, when the caller counted them)."""
+def stop(found: Survey, containers: list[ProcRecord], grace: float = 2.0) -> int:
+    """SIGTERM the recorded containers living in the PID namespaces of the survey's inits, wait up
+    to `grace` for them, then SIGKILL the inits: the kernel kills whatever is left in each pod.
+    Returns the number of processes that were running in the pods (the survey counted them)."""
+    inits = found.inits
     spaces = {i.pidns for i in inits}
-    if running is None:
-        running = len(members(inits))
     live = [r for r in containers if start_time(r.pid) == r.start and pidns_of(r.pid) in spaces]
     for rec in live:
         try:
@@ -349,7 +350,7 @@ def stop(inits: list[Init], containers: list[ProcRecord], grace: float = 2.0, ru
                 os.kill(init.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-    return running
+    return found.members
 
 
 def _zombie(pid: int) -> bool:

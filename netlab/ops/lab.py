@@ -395,6 +395,7 @@ def _pod_inits(launcher: sandbox.Launcher, lab: str, lab_dir, new: list[tuple[Po
     resolv.conf text) written first; started several at once. Every init that runs is recorded in
     `running_pods` before a failure is raised, so that a rollback stops it."""
     starts = []
+    (lab_dir / "pods").mkdir(mode=0o700, exist_ok=True)
     for pod_rec, ns, resolv in new:
         files = str(lab_dir / "pods" / f"{pod_rec.namespace}.{pod_rec.name}")
         sandbox.write_pod_files(files, pod_rec.ip, ns.hostname, resolv)

@@ -48,7 +48,7 @@ def stop_containers(lab: str, old: LabRecord | None, names: list[str], existing:
     found = sandbox.survey(lab, inodes)
     # older containers carried the marker themselves; pod inits carry it too, but go with their pods
     legacy = [r for r in found.marked if r.container != sandbox.ROLE_INIT]
-    running = sandbox.stop(found.inits, records, running=found.members)
+    running = sandbox.stop(found, records)
     running += len([r for r in legacy if procs.alive(r)])
     procs.stop(legacy, lab)
     return running

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Address, ip_address
 
-from ..kernel import droplog, limits, neighbours, netns
+from ..kernel import droplog, labresponder, limits, neighbours, netns
 from ..model.lab import Protocol
 from ..ops.record import LabRecord
 
@@ -138,12 +138,11 @@ def wait_for_listeners(record: LabRecord, checks: list[Check], limit: float = LI
     report its startup as a policy drop. Returns "pod port/PROTO" for any still missing.
     """
     wanted: dict[str, set[tuple[int, Protocol]]] = {}
-    served = (record.responder.pid, record.responder.start) if record.responder else None
     for pod in record.pods:
         if not pod.containers:
             continue
-        if all((c.pid, c.start) == served for c in pod.containers):
-            continue   # served by the lab's responder: netlab bound these sockets in the pod itself
+        if labresponder.serves(pod.containers, record.responder):
+            continue   # netlab bound these sockets in the pod itself
         declared = {(p.port, Protocol(p.protocol)) for p in pod.ports}
         want = {(c.port, c.protocol) for c in checks} & declared
         if want:
