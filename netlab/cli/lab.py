@@ -38,7 +38,7 @@ def up(file, dry_run, timings, quiet):
     result = with_progress(f"building {labfile.lab.name}", quiet, build)
     name = labfile.lab.name
     if result.started:
-        _wait_for_ports(name)
+        _wait_for_ports(result.record)
     click.echo(f"lab {name} is up: {len(result.plan.alloc.nodes)} nodes, {len(labfile.pods)} pods, "
                f"backend {labfile.lab.backend.value} — {result.created} namespaces created, "
                f"{result.kept} unchanged, {result.removed} removed, {result.started} containers started "
@@ -49,15 +49,17 @@ def up(file, dry_run, timings, quiet):
         click.echo(f"next: netlab status --name {name} · netlab ping SRC DST · netlab down --name {name}")
 
 
-def _wait_for_ports(lab: str) -> None:
+def _wait_for_ports(record) -> None:
     """Containers were just started: give them a moment to bind their declared ports, so the
-    next command (a curl, a probe) does not meet a server still starting."""
-    from ..model.lab import Protocol
-    from ..ops import state
-    from ..tools.probe import Check, declared_ports, wait_for_listeners
-    record = state.load(lab)
-    if record is None:
+    next command (a curl, a probe) does not meet a server still starting. Not asked again: the
+    pods whose ports the lab's responder holds, and those `up` found ready for a Service."""
+    from ..kernel import labresponder
+    ready = {e.pod for svc in record.services for e in svc.endpoints if e.ready}
+    if all(not pod.ports or not pod.containers or pod.key in ready
+           or labresponder.serves(pod.containers, record.responder) for pod in record.pods):
         return
+    from ..model.lab import Protocol
+    from ..tools.probe import Check, declared_ports, wait_for_listeners
     checks = [Check(port, proto) for proto in (Protocol.TCP, Protocol.UDP)
               for port in declared_ports(record, proto)]
     missing = wait_for_listeners(record, checks, limit=5.0) if checks else []

@@ -8,9 +8,9 @@ so such flows would keep going to a dead endpoint.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
-import time
 from typing import Iterable, Mapping, Protocol as Shape
 
 from . import labresponder, netns, procs
@@ -78,50 +78,64 @@ def readiness(pods: Iterable[RunningPod], wait: float = READY_WAIT,
             ready[key] = True
             continue
         pending[key] = (pod.netns, want)
-    deadline = time.monotonic() + wait
-    switch = netns.Switcher()
-    try:
-        while True:
-            for key, (ns_name, want) in list(pending.items()):
-                if netns.bound_of(switch, ns_name, want) == want:
-                    ready[key] = True
-                    del pending[key]
-            if not pending or time.monotonic() >= deadline:
-                break
-            time.sleep(0.05)
-    finally:
-        switch.close()
-    ready.update({key: False for key in pending})
+    missing = netns.wait_bound({ns_name: want for ns_name, want in pending.values()}, wait)
+    ready.update({key: ns_name not in missing for key, (ns_name, _) in pending.items()})
     return ready
+
+
+class Programming:
+    """Each node's script running in its namespace (`nft -f -`, or `command`), all nodes in
+    parallel; `finish` waits for them and raises what any rejected. Started early by `up` (the
+    rules as readiness is expected to be) while the pods start, finished when readiness is known."""
+
+    def __init__(self, scripts: Mapping[str, str], command: tuple[str, ...] = (NFT, "-f", "-")) -> None:
+        self.scripts = dict(scripts)
+        self.tool = command[0]
+        self.running: list[tuple[str, subprocess.Popen]] = []
+        try:
+            for name, script in self.scripts.items():
+                # the script in a memory file, not a pipe: nothing blocks here while nft reads it
+                script_fd = os.memfd_create(f"kube-proxy-{name}", os.MFD_CLOEXEC)
+                try:
+                    os.write(script_fd, script.encode())   # a memfd takes the whole write at once
+                    os.lseek(script_fd, 0, os.SEEK_SET)
+                    proc = procs.popen_in(name, list(command), stdin=script_fd, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True)
+                except FileNotFoundError as err:
+                    missing = f"the {self.tool} command" if err.filename in (self.tool, None) else f"namespace {name}"
+                    raise NetlabError(f"cannot program kube-proxy's rules in {name}: {missing} is not there; "
+                                      "run `netlab up` to rebuild the lab") from err
+                finally:
+                    os.close(script_fd)
+                self.running.append((name, proc))
+        except BaseException:
+            self.kill()
+            raise
+
+    def finish(self) -> None:
+        failures: list[str] = []
+        try:
+            for name, proc in self.running:
+                _, err = proc.communicate(timeout=NFT_TIMEOUT)
+                if proc.returncode != 0:
+                    failures.append(f"{name}: {self.tool} exited {proc.returncode}: {' '.join(err.split())[:400]}")
+        finally:
+            self.kill()
+        if failures:
+            raise NetlabError(f"{self.tool} rejected kube-proxy's rules (a netlab bug: please report it with the lab "
+                              "file) in " + "; ".join(failures))
+
+    def kill(self) -> None:
+        for _, proc in self.running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.running = []
 
 
 def program(scripts: Mapping[str, str], command: tuple[str, ...] = (NFT, "-f", "-")) -> None:
     """Run each node's script with `nft -f -` (or `command`) inside its namespace, all nodes in parallel."""
-    tool = command[0]
-    running: list[tuple[str, subprocess.Popen]] = []
-    failures: list[str] = []
-    try:
-        for name, script in scripts.items():
-            try:
-                proc = procs.popen_in(name, list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True)
-            except FileNotFoundError as err:
-                missing = f"the {tool} command" if err.filename in (tool, None) else f"namespace {name}"
-                raise NetlabError(f"cannot program kube-proxy's rules in {name}: {missing} is not there; "
-                                  "run `netlab up` to rebuild the lab") from err
-            running.append((name, proc))
-        for name, proc in running:
-            _, err = proc.communicate(scripts[name], timeout=NFT_TIMEOUT)
-            if proc.returncode != 0:
-                failures.append(f"{name}: {tool} exited {proc.returncode}: {' '.join(err.split())[:400]}")
-    finally:
-        for _, proc in running:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    if failures:
-        raise NetlabError(f"{tool} rejected kube-proxy's rules (a netlab bug: please report it with the lab file) in "
-                          + "; ".join(failures))
+    Programming(scripts, command).finish()
 
 
 def program_iptables(scripts: Mapping[str, str]) -> None:

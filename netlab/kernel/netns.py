@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import socket
+import time
 import struct
 import errno
 import functools
@@ -342,6 +343,32 @@ def bound_of(switch: "Switcher", ns_name: str, want: set[tuple[int, str]]) -> se
     finally:
         os.close(fd)
     return {(port, proto) for port, proto in want if (port, proto) in found}
+
+
+POLL_FIRST, POLL_MOST = 0.002, 0.05   # seconds between checks of wait_bound: the first pause, the longest
+
+
+def wait_bound(wanted: dict[str, set[tuple[int, str]]], limit: float) -> dict[str, set[tuple[int, str]]]:
+    """Wait up to `limit` seconds until each namespace of `wanted` has its (port, "TCP"|"UDP") pairs
+    bound (bound_of); returns what is still missing ({}: nothing). Asked often at first (a daemon
+    just started binds within milliseconds), less often the longer it takes."""
+    missing = {ns_name: set(want) for ns_name, want in wanted.items() if want}
+    deadline = time.monotonic() + limit
+    pause = POLL_FIRST
+    switch = Switcher()
+    try:
+        while missing:
+            for ns_name in list(missing):
+                missing[ns_name] -= bound_of(switch, ns_name, missing[ns_name])
+                if not missing[ns_name]:
+                    del missing[ns_name]
+            if not missing or time.monotonic() >= deadline:
+                break
+            time.sleep(pause)
+            pause = min(pause * 2, POLL_MOST)
+    finally:
+        switch.close()
+    return missing
 
 
 @functools.lru_cache(maxsize=4)

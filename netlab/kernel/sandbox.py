@@ -145,9 +145,14 @@ class Launcher:
             done += 1
         return results
 
+    def finish(self) -> None:
+        """No more requests: the launcher exits on its own (reaped by `close`, later)."""
+        if self.proc is not None and not self.proc.stdin.closed:   # type: ignore[union-attr]
+            self.proc.stdin.close()   # type: ignore[union-attr]
+
     def close(self) -> None:
         if self.proc is not None:
-            self.proc.stdin.close()   # type: ignore[union-attr]
+            self.finish()
             self.proc.wait()
             self.proc.stdout.close()  # type: ignore[union-attr]
             self.proc = None

@@ -37,6 +37,7 @@ class UpResult:
     kept: int
     started: int
     timings: Timings
+    record: LabRecord   # what state.json now holds
 
 
 def make_plan(lab: LabFile) -> Plan:
@@ -145,7 +146,7 @@ def _up(lab: LabFile, progress, held: list[int]) -> UpResult:
                          pending=tuple(ns.name for ns in create))
         state.save(name, record)
         running: dict[str, PodRecord] = {}   # pods whose containers changed, filled in as they start
-        launcher = None
+        launcher = early = None
         try:
             # the pod launcher's interpreter starts while the network is built (no preexec_fn: safe
             # here); it keeps a descriptor of /run/netns, which must already be the mount point
@@ -156,12 +157,15 @@ def _up(lab: LabFile, progress, held: list[int]) -> UpResult:
             wireguard.prepare(kernel, lab, the_plan, wg_implementation)
             _build(kernel, the_plan, create, progress, timings)
             wireguard.converge(kernel, the_plan, {ns.name for ns in create})
-            # the zones a DNS pod's knotd starts with: the file's Services, endpoints as last known
+            # the Services' rules and the zones a DNS pod's knotd starts with, as they will be once the
+            # pods are ready; converged below when readiness is known (rewritten only if it differs)
+            expected = _expected_readiness(lab, old, keep)
+            early = services.start(lab, the_plan.alloc, record, expected)
             if dns.dns_pods(record.pods):
-                dns.prepare(record, services.describe(lab, the_plan.alloc, _last_readiness(old)))
+                dns.prepare(record, services.describe(lab, the_plan.alloc, expected))
             started, responder, served = _start_containers(launcher, the_plan, record, running)
             if launcher is not None:
-                launcher.close()
+                launcher.finish()   # it exits while the sockets are handed over; reaped below
             timings.mark("start containers")
             if served:
                 started += _hand_over(lab.lab.name, responder, served, running)
@@ -176,7 +180,8 @@ def _up(lab: LabFile, progress, held: list[int]) -> UpResult:
             if enforced is not None and not enforced.complete:
                 record = record.with_enforced(enforced.policies, enforced.digest, enforced.held, False)
                 raise NetlabError(enforce.failure(enforced, record.policies, lab.source, "up"))
-            proxied = services.converge(lab, the_plan.alloc, record, frozenset(ns.name for ns in create))
+            proxied = services.converge(lab, the_plan.alloc, record, frozenset(ns.name for ns in create), early)
+            early = None
             timings.mark("services")
             if dns.converge(replace(record, services=record.services if proxied is None else proxied)):
                 timings.mark("cluster DNS")
@@ -184,6 +189,8 @@ def _up(lab: LabFile, progress, held: list[int]) -> UpResult:
         except BaseException as err:
             if launcher is not None:
                 launcher.close()
+            if early is not None:
+                early.kill()
             record = record.with_pods(running)   # what runs is recorded: stopped by a rollback or a down
             with signals.shielded(reraise=False):   # a second Ctrl-C (or SIGTERM) waits for the rollback
                 if fresh_lab:
@@ -198,6 +205,8 @@ def _up(lab: LabFile, progress, held: list[int]) -> UpResult:
             if isinstance(err, KeyboardInterrupt):
                 log(f"netlab: interrupted; {outcome}")
             raise
+        if launcher is not None:
+            launcher.close()
         record = _record(lab, the_plan, record, {ns.name for ns in the_plan.namespaces}, status="ready")
         if enforced is not None:
             record = record.with_enforced(enforced.policies, enforced.digest, enforced.held, True)
@@ -206,7 +215,7 @@ def _up(lab: LabFile, progress, held: list[int]) -> UpResult:
         record = replace(record, impairments=impairments)
         state.save(name, record)
         timings.mark("record state")
-    return UpResult(the_plan, len(create), len(remove), len(keep), started, timings)
+    return UpResult(the_plan, len(create), len(remove), len(keep), started, timings, record)
 
 
 def describe_failure(err: BaseException) -> str:
@@ -418,8 +427,12 @@ def _pod_inits(launcher: sandbox.Launcher, lab: str, lab_dir, new: list[tuple[Po
     return inits
 
 
-def _last_readiness(old: LabRecord | None) -> dict[str, bool]:
-    return {e.pod: e.ready for svc in (old.services if old else ()) for e in svc.endpoints}
+def _expected_readiness(lab: LabFile, old: LabRecord | None, keep: set[str]) -> dict[str, bool]:
+    """pod key → ready, as expected before the containers start: a kept pod as last recorded, any
+    other pod ready (a wrong guess costs one more rule write and zone reload, never a wrong result)."""
+    last = {e.pod: e.ready for svc in (old.services if old else ()) for e in svc.endpoints}
+    kept = {p.key for p in (old.pods if old else ()) if p.netns in keep}
+    return {pod.key: last.get(pod.key, True) if pod.key in kept else True for pod in lab.pods}
 
 
 def _forget_removed_pods(kernel: Kernel, lab: str, old: LabRecord | None, removed: list[str]) -> None:

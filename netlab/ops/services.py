@@ -75,22 +75,38 @@ def _udp_endpoints(services: tuple[ServiceRecord, ...]) -> set[tuple[str, str, i
     return found
 
 
+def start(lab: LabFile, alloc: Allocation, record: LabRecord, expected: dict[str, bool]):
+    """While the pods start: every node's kube-proxy table as it will be once the `expected` pods are
+    ready, programmed in the background (kube-proxy, too, programs a Service before its endpoints
+    are ready). `converge` finishes it and programs again only the nodes whose rules turn out
+    different. None: nothing to program, or iptables mode (its two steps stay in `converge`)."""
+    if not needed(lab, record) or lab.lab.kube_proxy_mode == "iptables":
+        return None
+    from ..kernel import kubeproxy as proxy_kernel
+    return proxy_kernel.Programming(rulesets(lab, alloc, expected))
+
+
 def converge(lab: LabFile, alloc: Allocation, record: LabRecord,
-             new_nodes: frozenset[str] = frozenset()) -> tuple[ServiceRecord, ...] | None:
+             new_nodes: frozenset[str] = frozenset(), early=None) -> tuple[ServiceRecord, ...] | None:
     """Rewrite every node's kube-proxy table; the record's new Services (None: nothing to do).
-    `new_nodes`: node namespaces made in this run, which hold no iptables mode's rules to clear."""
+    `new_nodes`: node namespaces made in this run, which hold no iptables mode's rules to clear;
+    `early`: what `start` began (finished here; only the nodes whose rules differ are written again)."""
     if not needed(lab, record):
         return None
     from ..kernel import kubeproxy as proxy_kernel
     ready = proxy_kernel.readiness(record.pods, responder=record.responder)
     scripts = rulesets(lab, alloc, ready)
+    nodes = list(scripts)
     if lab.lab.kube_proxy_mode == "iptables":
         proxy_kernel.program_iptables(scripts)
     else:
+        if early is not None:
+            early.finish()
+            scripts = {name: script for name, script in scripts.items() if early.scripts.get(name) != script}
         proxy_kernel.program(scripts)
-        proxy_kernel.clear_iptables([name for name in scripts if name not in new_nodes])
+        proxy_kernel.clear_iptables([name for name in nodes if name not in new_nodes])
     described = describe(lab, alloc, ready) if wanted(lab) else ()
     stale = _udp_endpoints(record.services) - _udp_endpoints(described)
     if stale:
-        proxy_kernel.flush_udp(list(scripts), sorted(stale, key=str))
+        proxy_kernel.flush_udp(nodes, sorted(stale, key=str))
     return described

@@ -147,20 +147,8 @@ def wait_for_listeners(record: LabRecord, checks: list[Check], limit: float = LI
         want = {(c.port, c.protocol) for c in checks} & declared
         if want:
             wanted[pod.netns] = want
-    deadline = time.monotonic() + limit
-    switch = netns.Switcher()
-    try:
-        while True:
-            for ns_name in list(wanted):
-                wanted[ns_name] -= netns.bound_of(switch, ns_name, wanted[ns_name])
-                if not wanted[ns_name]:
-                    del wanted[ns_name]
-            if not wanted or time.monotonic() >= deadline:
-                break
-            time.sleep(0.05)
-    finally:
-        switch.close()
-    return sorted(f"{ns_name} {port}/{proto.value}" for ns_name, ports in wanted.items() for port, proto in ports)
+    missing = netns.wait_bound(wanted, limit)
+    return sorted(f"{ns_name} {port}/{proto.value}" for ns_name, ports in missing.items() for port, proto in ports)
 
 
 # -- probing --------------------------------------------------------------------------------

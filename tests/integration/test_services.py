@@ -315,3 +315,60 @@ def conntrack_udp(ns: str, reply_src: str) -> int:
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     out, _ = proc.communicate(timeout=30)
     return sum(1 for line in out.splitlines() if line.startswith("udp"))
+
+
+SILENT_ENDPOINT = """\
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+networking: {podSubnet: 172.16.0.0/16, serviceSubnet: 172.18.0.0/20, dnsDomain: cluster.local}
+---
+apiVersion: netlab/v1alpha1
+kind: Lab
+metadata: {name: NAME}
+spec:
+  backend: vxlan
+  nodes: [{name: node-1}, {name: node-2}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: served, namespace: default, labels: {app: web}}
+spec:
+  nodeName: node-1
+  containers: [{name: web, ports: [{containerPort: 80}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: silent, namespace: default, labels: {app: web}}
+spec:
+  nodeName: node-2
+  containers: [{name: web, command: [sleep, infinity], ports: [{containerPort: 80}]}]
+"""
+
+
+def test_an_endpoint_that_never_binds_is_left_out_of_the_rules_and_the_zone(tmp_path):
+    """`up` writes the Services' rules and the DNS zones while the pods start, as if every new pod
+    became ready; a pod that never binds its port must then be taken out of both again."""
+    name = lab_name("svcsilent")
+    path = tmp_path / "silent.yaml"
+    path.write_text(SILENT_ENDPOINT.replace("name: NAME", f"name: {name}"))
+    try:
+        netlab("up", str(path), "-q", check=True)
+        record = state.load(name)
+        ips = {p.name: p.ip for p in record.pods}
+        assert {e.ip: e.ready for e in service(record, "web").endpoints} == {ips["served"]: True, ips["silent"]: False}
+        for node in record.nodes:
+            table = subprocess.run(["ip", "netns", "exec", node.netns, "nft", "list", "table", "ip", "kube-proxy"],
+                                   capture_output=True, text=True, check=True).stdout
+            assert ips["served"] in table and ips["silent"] not in table, node.name
+        zone = (state.lab_dir(name) / "dns" / "etc" / "cluster.local.zone").read_text()
+        dashed = {pod: ip.replace(".", "-") for pod, ip in ips.items()}
+        assert f"{dashed['served']}.web.default.svc" in zone and f"{dashed['silent']}.web.default.svc" not in zone
+    finally:
+        netlab("down", "--name", name)
