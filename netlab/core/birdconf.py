@@ -32,6 +32,9 @@ class Peer:
 
 @dataclass(frozen=True)
 class BirdNode:
+    """One BGP speaker's bird.conf: a node (or the VPC as rack router), its router id, AS, own blocks,
+    the pool and its peers."""
+
     name: str
     router_id: IPv4Address         # the node's underlay IP (Calico: the node's IPv4 address)
     asn: int

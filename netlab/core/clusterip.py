@@ -63,6 +63,9 @@ def _dynamic(key: str, what: str, taken: set[int], count: int, offset: int) -> i
 
 @dataclass(frozen=True)
 class ServiceAllocation:
+    """What allocate() hands out: the ClusterIP of each proxied Service and the nodePort of each port
+    of a NodePort Service."""
+
     cluster_ips: dict[str, IPv4Address]            # service key → ClusterIP (proxied Services only)
     node_ports: dict[tuple[str, int], int]         # (service key, port index) → nodePort
 

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class DaemonRun:
+    """A daemon of a node or of the VPC namespace (BIRD): its argv, the files and directories it needs,
+    and the package that provides it."""
+
     name: str                              # e.g. "bird": how status, logs and `node stop` name it
     argv: tuple[str, ...]                  # run in the foreground: the pid netlab starts is the daemon
     files: tuple[tuple[str, str], ...] = ()   # (path under the node's directory, content)

@@ -107,6 +107,8 @@ _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 
 @dataclass(frozen=True)
 class DnsPort:
+    """A Service or endpoint port as the zone needs it: its name (the SRV owner), protocol and number."""
+
     name: str            # "" for an unnamed port (no SRV)
     protocol: str        # "TCP", "UDP" or "SCTP"
     port: int
@@ -114,6 +116,9 @@ class DnsPort:
 
 @dataclass(frozen=True)
 class DnsEndpoint:
+    """One endpoint of a Service: its IP, its hostname (None: named by its dashed IP), whether it is
+    ready, and its node."""
+
     ip: IPv4Address
     hostname: str | None
     ready: bool
@@ -122,6 +127,9 @@ class DnsEndpoint:
 
 @dataclass(frozen=True)
 class DnsService:
+    """A Service as the zones need it: its ClusterIP (None: headless), ports and endpoints, or its
+    ExternalName."""
+
     name: str
     namespace: str
     cluster_ip: IPv4Address | None          # None: headless
@@ -133,6 +141,8 @@ class DnsService:
 
 @dataclass(frozen=True)
 class DnsPod:
+    """A pod that exists, for its `<a-b-c-d>.<ns>.pod.<zone>` A record."""
+
     name: str
     namespace: str
     ip: IPv4Address
@@ -140,6 +150,8 @@ class DnsPod:
 
 @dataclass(frozen=True)
 class Zones:
+    """The zone files generated: origin (no trailing dot) -> zone file text, the cluster zone first."""
+
     files: Mapping[str, str]     # zone origin (no trailing dot) -> zone file text
 
     @property
@@ -149,6 +161,8 @@ class Zones:
 
 @dataclass(frozen=True)
 class _Record:
+    """One resource record of a zone: owner, type and data, and the key its data sorts by."""
+
     owner: str                   # absolute, with the trailing dot
     rtype: str
     rdata: str

@@ -21,6 +21,9 @@ from .kubeproxy import Endpoint, NodeProxy, ServicePortRules
 
 @dataclass(frozen=True)
 class SliceEndpoint:
+    """One EndpointSlice endpoint of one Service port: a selected pod, its IP, the targetPort resolved
+    for it, and whether it is ready."""
+
     pod: Pod
     ip: IPv4Address
     port: int

@@ -29,6 +29,9 @@ class AllocationError(Exception):
 
 @dataclass(frozen=True)
 class Rack:
+    """A rack: its name, its index in the lab, and its own underlay segment (the VPC router takes the
+    first address)."""
+
     name: str
     index: int
     segment: IPv4Network
@@ -40,6 +43,8 @@ class Rack:
 
 @dataclass(frozen=True)
 class NodeAlloc:
+    """What one node is given: its index, its pod CIDR, its rack and its underlay IP."""
+
     name: str
     index: int
     pod_cidr: IPv4Network
@@ -59,6 +64,8 @@ class NodeAlloc:
 
 @dataclass(frozen=True)
 class Allocation:
+    """The lab's addresses: each node's allocation, each pod's IP, and the racks."""
+
     nodes: dict[str, NodeAlloc]
     pod_ips: dict[str, IPv4Address]  # pod key (namespace/name) -> IP
     racks: tuple[Rack, ...]

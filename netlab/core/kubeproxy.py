@@ -29,6 +29,8 @@ def chain_hash(name: str, length: int = 8) -> str:
 
 @dataclass(frozen=True)
 class Endpoint:
+    """One ready endpoint of a Service port (IP:port), with its pod's node (for the Local traffic policies)."""
+
     ip: IPv4Address
     port: int
     node: str = ""

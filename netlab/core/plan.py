@@ -22,6 +22,9 @@ DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
 
 @dataclass(frozen=True)
 class ContainerRun:
+    """A container to start in a pod: its argv (empty: the built-in responder), the responder's ports,
+    its env and its capabilities."""
+
     name: str
     argv: tuple[str, ...]          # empty: the built-in responder
     ports: tuple[tuple[int, str], ...] = ()   # (port, protocol) for the responder
@@ -31,6 +34,9 @@ class ContainerRun:
 
 @dataclass(frozen=True)
 class NetnsPlan:
+    """One namespace to build (the VPC, a node or a pod): its steps in order, its containers and daemons,
+    and the fingerprint that says when it must be rebuilt."""
+
     name: str                       # the file under /run/netns
     role: Role
     subject: str                    # node name, pod key, or the lab name for the VPC
@@ -45,6 +51,8 @@ class NetnsPlan:
 
 @dataclass(frozen=True)
 class Plan:
+    """Everything to build for a lab: the lab, its addresses, the pod MTU, and each namespace's plan."""
+
     lab: LabFile
     alloc: Allocation
     mtu: int

@@ -12,6 +12,8 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 @dataclass(frozen=True)
 class Sysctl:
+    """A sysctl written in this namespace; an `optional` one is skipped where the kernel lacks the key."""
+
     key: str     # under /proc/sys, e.g. net/ipv4/ip_forward
     value: str
     optional: bool = False   # skipped where the kernel lacks the key (a module that is not loaded)
@@ -23,6 +25,8 @@ class Sysctl:
 
 @dataclass(frozen=True)
 class Bridge:
+    """A Linux bridge in this namespace (cni0, a rack's bridge in the VPC), with its MTU."""
+
     name: str
     mtu: int
 
@@ -52,6 +56,8 @@ class Veth:
 
 @dataclass(frozen=True)
 class Vxlan:
+    """flannel's VTEP: a VXLAN device with a fixed MAC and no learning, on the underlying device `dev`."""
+
     name: str
     vni: int
     port: int
@@ -170,6 +176,8 @@ class WgPeer:
 
 @dataclass(frozen=True)
 class Up:
+    """A link of this namespace set up."""
+
     dev: str
 
     def describe(self) -> str:
@@ -178,6 +186,8 @@ class Up:
 
 @dataclass(frozen=True)
 class Addr:
+    """An address on a link of this namespace."""
+
     dev: str
     address: IPv4Interface
 
@@ -187,6 +197,9 @@ class Addr:
 
 @dataclass(frozen=True)
 class Route:
+    """A route to `dst` out of `dev`, through `via` when given (`onlink`: the gateway need not be in
+    a subnet of the link)."""
+
     dst: IPv4Network
     dev: str
     via: IPv4Address | None = None
@@ -214,6 +227,8 @@ class Blackhole:
 
 @dataclass(frozen=True)
 class Neigh:
+    """A permanent neighbour entry: `ip` has MAC `mac` on `dev` (flannel's entry for a remote VTEP)."""
+
     dev: str
     ip: IPv4Address
     mac: str
@@ -224,6 +239,8 @@ class Neigh:
 
 @dataclass(frozen=True)
 class Fdb:
+    """A permanent fdb entry of a VXLAN device: frames for `mac` go to the remote VTEP at `dst`."""
+
     dev: str
     mac: str
     dst: IPv4Address

@@ -16,6 +16,8 @@ MARK_PREFIX = "netlab"
 
 @dataclass(frozen=True)
 class Mark:
+    """netlab's mark on a namespace (its lo's alias): the lab, role and subject the namespace is built for."""
+
     lab: str
     role: str
     subject: str

@@ -22,6 +22,9 @@ AF_BRIDGE = 7
 
 @dataclass(frozen=True)
 class LinkView:
+    """One link of a namespace as the kernel reports it: kind, MAC, MTU, state, master, addresses and
+    the link it is tied to."""
+
     index: int
     name: str
     kind: str                     # veth, bridge, vxlan, macvlan, ipip, loopback, ...
@@ -37,6 +40,8 @@ class LinkView:
 
 @dataclass(frozen=True)
 class RouteView:
+    """One route of the namespace's main table as the kernel reports it."""
+
     dst: str                      # "172.16.1.0/24" or "default"
     gateway: str | None
     dev: str | None
@@ -45,6 +50,9 @@ class RouteView:
 
 @dataclass(frozen=True)
 class FdbView:
+    """One fdb entry as the kernel reports it: a MAC on a bridge port, or on a VXLAN device with its
+    remote VTEP."""
+
     dev: str
     mac: str
     dst: str | None               # a VXLAN entry's remote VTEP (underlay address); None on a bridge port
@@ -52,6 +60,8 @@ class FdbView:
 
 @dataclass(frozen=True)
 class NeighView:
+    """One neighbour entry as the kernel reports it: an IP and its MAC (None while unresolved)."""
+
     dev: str
     ip: str
     mac: str | None
@@ -68,6 +78,8 @@ class RouteGet:
 
 @dataclass(frozen=True)
 class NetnsView:
+    """What one namespace holds, read back from the kernel: its links, routes, fdb and neighbours."""
+
     name: str
     links: tuple[LinkView, ...]
     routes: tuple[RouteView, ...]

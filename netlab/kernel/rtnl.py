@@ -189,6 +189,9 @@ def get_link(index: int = 0, name: str | None = None) -> Request:
 
 @dataclass(frozen=True)
 class Link:
+    """A link as an RTM_NEWLINK message gives it: its ifindex, name, alias (netlab's mark, on lo) and
+    IFLA_LINK."""
+
     index: int
     name: str | None
     alias: str | None

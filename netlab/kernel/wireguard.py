@@ -194,6 +194,9 @@ class Nodes:
 
 @dataclass(frozen=True)
 class PeerState:
+    """One peer as `wg show DEV dump` gives it: its key, endpoint, AllowedIPs, last handshake, bytes
+    received and sent, whether it has a preshared key, and its keepalive."""
+
     public_key: str
     endpoint: str
     allowed_ips: str
@@ -206,6 +209,8 @@ class PeerState:
 
 @dataclass(frozen=True)
 class DeviceState:
+    """A WireGuard device as `wg show DEV dump` gives it: its public key, listen port and peers."""
+
     public_key: str
     listen_port: int
     peers: tuple[PeerState, ...]

@@ -44,6 +44,8 @@ class Networking:
 
 @dataclass(frozen=True)
 class NodeSpec:
+    """One node of the Lab's spec.nodes (or made by spec.scale): its name, rack, pinned podCIDR and labels."""
+
     name: str
     rack: str | None = None
     pod_cidr: IPv4Network | None = None
@@ -52,6 +54,9 @@ class NodeSpec:
 
 @dataclass(frozen=True)
 class LabSpec:
+    """The Lab document's spec: the lab's name, backend (and its options), nodes, underlay, impairments,
+    kube-proxy mode and whether cluster DNS runs."""
+
     name: str
     backend: str                       # a netlab.core.backends.Backend member (the registry's names)
     nodes: tuple[NodeSpec, ...]
@@ -91,6 +96,8 @@ class DnsConfig:
 
 @dataclass(frozen=True)
 class ContainerPort:
+    """One of a container's ports: containerPort, protocol and an optional name."""
+
     container_port: int
     protocol: Protocol = Protocol.TCP
     name: str | None = None
@@ -98,6 +105,8 @@ class ContainerPort:
 
 @dataclass(frozen=True)
 class Container:
+    """One container of a pod: its command (empty: netlab's responder), ports, env and securityContext."""
+
     name: str
     command: tuple[str, ...] = ()
     ports: tuple[ContainerPort, ...] = ()
@@ -114,12 +123,16 @@ class Container:
 
 @dataclass(frozen=True)
 class Namespace:
+    """A v1 Namespace: its name and labels (kubernetes.io/metadata.name among them)."""
+
     name: str
     labels: Mapping[str, str] = field(default_factory=frozen_map)
 
 
 @dataclass(frozen=True)
 class Pod:
+    """A v1 Pod: its node, labels, containers, pinned IP (Calico's ipAddrs annotation) and DNS settings."""
+
     name: str
     namespace: str
     node: str

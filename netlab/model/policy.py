@@ -72,6 +72,8 @@ class LabelSelector:
 
 @dataclass(frozen=True)
 class IPBlock:
+    """A peer's ipBlock: a CIDR without its `except` ranges."""
+
     cidr: IPv4Network
     excepts: tuple[IPv4Network, ...] = ()
 
@@ -133,6 +135,8 @@ class Rule:
 
 @dataclass(frozen=True)
 class NetworkPolicy:
+    """networking.k8s.io/v1 NetworkPolicy: the pods it selects in its namespace, its rules and policyTypes."""
+
     name: str
     namespace: str = "default"
     pod_selector: LabelSelector = LabelSelector()

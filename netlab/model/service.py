@@ -24,6 +24,8 @@ class TrafficPolicy(StrEnum):
 
 @dataclass(frozen=True)
 class ServicePort:
+    """One of a Service's spec.ports: port, protocol, name, targetPort and nodePort."""
+
     port: int
     protocol: Protocol = Protocol.TCP
     name: str = ""
@@ -33,6 +35,9 @@ class ServicePort:
 
 @dataclass(frozen=True)
 class Service:
+    """v1 Service: its type, selector, ports, pinned ClusterIP, session affinity, traffic policies
+    and ExternalName."""
+
     name: str
     namespace: str
     type: ServiceType = ServiceType.CLUSTER_IP

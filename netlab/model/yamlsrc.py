@@ -67,6 +67,8 @@ _STR_TAG = "tag:yaml.org,2002:str"
 
 @dataclass
 class Document:
+    """One YAML document of a file: its value, the line of each field path, and the line it starts on."""
+
     file: str
     index: int
     value: object

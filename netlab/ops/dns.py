@@ -83,6 +83,8 @@ def check(lab: LabFile) -> None:
 
 @dataclass(frozen=True)
 class Written:
+    """What write() did: the zones written, the SOA serial, and whether the zones or knot.conf changed."""
+
     zones: tuple[str, ...]
     serial: int
     changed: bool          # zone files changed (a reload is due)

@@ -23,6 +23,8 @@ from .targets import Target
 
 @dataclass
 class NodeChange:
+    """What `netlab node stop|start` did to a node: the daemons stopped or started, the VPC port set."""
+
     node: str
     daemons: int      # stopped or started
     link: str         # the VPC port set down or up

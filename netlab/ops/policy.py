@@ -26,6 +26,9 @@ from ..kernel import policy as enforce
 
 @dataclass(frozen=True)
 class Applied:
+    """What `netlab apply` did: the policies now in force, those added and removed, on how many nodes,
+    in how many seconds."""
+
     lab: str
     policies: tuple[str, ...]
     added: tuple[str, ...]

@@ -31,6 +31,8 @@ def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class Networking:
+    """The cluster's networking as recorded: podSubnet, serviceSubnet and dnsDomain."""
+
     pod_subnet: str
     service_subnet: str
     dns_domain: str
@@ -45,6 +47,8 @@ class Networking:
 
 @dataclass(frozen=True)
 class Underlay:
+    """The lab's underlay as built: its subnet, MTU, and the VPC namespace."""
+
     subnet: str
     mtu: int
     netns: str
@@ -75,6 +79,9 @@ class NamespaceRecord:
 
 @dataclass(frozen=True)
 class NodeRecord:
+    """A node as built: its namespace, pod CIDR, underlay IP, rack, and flannel's subnet.env when the
+    backend is flannel's."""
+
     name: str
     netns: str
     pod_cidr: str
@@ -98,6 +105,8 @@ class NodeRecord:
 
 @dataclass(frozen=True)
 class PortRecord:
+    """A container port a pod declares: number, protocol and optional name."""
+
     port: int
     protocol: str       # "TCP", "UDP", "SCTP"
     name: str | None = None
@@ -133,6 +142,9 @@ class SandboxRecord:
 
 @dataclass(frozen=True)
 class PodRecord:
+    """A pod as built: its Kubernetes namespace, node, IP, network namespace, labels, ports, containers
+    and sandbox."""
+
     name: str
     namespace: str
     node: str

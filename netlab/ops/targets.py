@@ -12,6 +12,8 @@ from ..kernel import netns
 
 @dataclass(frozen=True)
 class Target:
+    """A pod or node a user named, found in a lab that is up: its network namespace, IP and lab record."""
+
     lab: str
     kind: str        # "pod" or "node"
     name: str        # namespace/name for pods, node name for nodes

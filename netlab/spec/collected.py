@@ -9,6 +9,8 @@ from ..model.lab import LabSpec, Namespace, Networking, Pod
 
 @dataclass
 class Collected:
+    """What the loader has read so far from a lab's documents, each object with its document's checker."""
+
     networking: Networking | None = None
     lab: LabSpec | None = None
     namespaces: list[Namespace] = field(default_factory=list)

@@ -194,6 +194,8 @@ class _Within(DocChecker):
 
 @dataclass(frozen=True)
 class LoadedDeployment:
+    """A Deployment as loaded, with its pod template as a Pod named like the Deployment."""
+
     deployment: Deployment
     template: Pod   # the template as a pod named like the Deployment; replicas are copies of it
 

@@ -19,6 +19,9 @@ ESTABLISHED = "Established"
 
 @dataclass(frozen=True)
 class Session:
+    """One BGP protocol of a node's BIRD (`birdc show protocols all`): its peer, state, since when, and
+    the routes imported and exported."""
+
     protocol: str          # Mesh_10_250_0_11, Node_..., Rack_...
     peer: str              # the neighbour's address
     state: str             # BGP state: Idle, Connect, Active, OpenSent, OpenConfirm, Established

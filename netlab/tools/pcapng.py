@@ -20,6 +20,8 @@ IF_NAME, IF_DESCRIPTION, IF_TSRESOL = 2, 3, 9
 
 @dataclass(frozen=True)
 class PcapHeader:
+    """A pcap file header: byte order, timestamp resolution, snapshot length and link type."""
+
     endian: str          # "<" or ">"
     nanoseconds: bool
     snaplen: int

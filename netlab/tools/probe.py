@@ -83,6 +83,9 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class PodEnd:
+    """One end of a probe: a pod (or a Service at its ClusterIP), its network namespace, IP, and its
+    node's namespace."""
+
     key: str        # namespace/name
     netns: str
     ip: IPv4Address
@@ -91,12 +94,16 @@ class PodEnd:
 
 @dataclass(frozen=True)
 class Check:
+    """What to try between two ends: a port and protocol."""
+
     port: int
     protocol: Protocol
 
 
 @dataclass(frozen=True)
 class Result:
+    """One probe's outcome from one end to another on one port and protocol."""
+
     src: str
     dst: str
     port: int
@@ -154,6 +161,9 @@ def wait_for_listeners(record: LabRecord, checks: list[Check], limit: float = LI
 # -- probing --------------------------------------------------------------------------------
 @dataclass
 class _Attempt:
+    """One check from one end to another as it is tried: its tries so far, the current socket, and when
+    it times out, is sent again (UDP) or may be tried again."""
+
     src: PodEnd
     dst: PodEnd
     check: Check

@@ -18,6 +18,8 @@ from ..ops.record import LabRecord, NodeRecord
 
 @dataclass(frozen=True)
 class Iface:
+    """An interface of a box: name, kind, addresses, MTU, state, and a detail (e.g. a VXLAN's VNI and port)."""
+
     name: str
     kind: str
     addresses: tuple[str, ...] = ()
@@ -28,6 +30,8 @@ class Iface:
 
 @dataclass
 class Box:
+    """A namespace in the graph (the VPC, a node or a pod) with its interfaces."""
+
     id: str                       # unique in the graph: "vpc", "node:node-1", "pod:default/web"
     kind: str                     # vpc | node | pod
     label: str
@@ -40,6 +44,9 @@ class Box:
 
 @dataclass(frozen=True)
 class Edge:
+    """A link between two boxes' interfaces: a veth pair, a macvlan or ipvlan child, a VXLAN tunnel, or
+    a route."""
+
     src: str                      # box id
     src_if: str
     dst: str
@@ -61,6 +68,8 @@ class Note:
 
 @dataclass
 class Topology:
+    """The lab as a graph: its boxes, the edges between them, and the notes."""
+
     lab: str
     backend: str
     boxes: list[Box] = field(default_factory=list)

@@ -30,6 +30,8 @@ MAX_HOPS = 40
 
 @dataclass(frozen=True)
 class Flow:
+    """A packet's header as the trace follows it: source and destination addresses, protocol, destination port."""
+
     src: str
     dst: str
     protocol: str            # TCP | UDP | ICMP
@@ -38,6 +40,9 @@ class Flow:
 
 @dataclass
 class Hop:
+    """One hop of the predicted path: a namespace, the interfaces in and out, what happens there, and
+    whether the probe was seen there."""
+
     netns: str
     in_: str | None
     out: str | None
@@ -478,6 +483,8 @@ def matches(layer_list, flow: Flow, probe: "Probe", outer: Flow | None, sealed: 
 
 @dataclass(frozen=True)
 class Probe:
+    """What tells the real packet apart in the captures: its ICMP echo id, or its TCP/UDP source port."""
+
     ident: int               # the ICMP echo id
     sport: int               # the TCP/UDP source port
 

@@ -23,6 +23,9 @@ SETTLE = 1.0   # seconds to wait for the hops' tcpdumps to hand over the probe a
 
 @dataclass
 class TraceResult:
+    """`netlab trace`'s outcome: the flow, its hops (each seen or not), the verdict predicted and observed,
+    and whether an answer came back."""
+
     src: Target
     dst: Target
     flow: Flow

@@ -44,6 +44,9 @@ class Options:
 
 @dataclass(frozen=True)
 class BackendKind:
+    """One backend (a spec.backend value): its steps for nodes and pods, what it needs of the kernel and
+    the underlay, its encapsulation overhead, its lab-file options and the daemons it starts."""
+
     name: str                              # the lab file's spec.backend value
     node_steps: NodeSteps                  # joins one node's pods to the other nodes
     link_kinds: tuple[str, ...] = ()       # kernel link kinds it creates, checked before building

@@ -32,6 +32,8 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Verdict:
+    """What the policies say about one connection: allowed (egress and ingress both), each side, and why."""
+
     allowed: bool
     egress_allowed: bool
     ingress_allowed: bool

@@ -14,6 +14,8 @@ class ToolOutputError(NetlabError):
 
 @dataclass(frozen=True)
 class Throughput:
+    """iperf3's result: the bits per second received, over how many seconds, and the sender's retransmits."""
+
     bits_per_second: float     # received by the server, all streams together
     seconds: float
     retransmits: int
@@ -21,6 +23,8 @@ class Throughput:
 
 @dataclass(frozen=True)
 class Transactions:
+    """A request/response result (iperf 2 bounceback, wrk): transactions, their rate, flows and errors."""
+
     count: int                 # request/response pairs completed, all flows together
     per_second: float          # the sum of each flow's count / its own duration
     flows: int

@@ -37,6 +37,8 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class PathPair:
+    """One measured path: the backend, the path's kind (same-node, cross-node, baseline), client and server."""
+
     backend: str     # "veth" for the baseline
     path: PathKind
     client: Endpoint

@@ -48,6 +48,9 @@ class ToolMissing(NetlabError):
 
 @dataclass(frozen=True)
 class Measurement:
+    """One test on one path: its rate in `unit`, the CPU time of client, server and machine, and how
+    it ran (wall time, duration, flows, errors, tool)."""
+
     value: float
     unit: str
     client_cpu: float       # seconds of user+system time of the client process(es)
@@ -161,6 +164,8 @@ def host_busy_seconds() -> float:
 # -- one measurement ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Settings:
+    """How each test runs: for how many seconds, with how many parallel flows."""
+
     duration: int
     parallel: int
 

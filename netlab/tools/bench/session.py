@@ -31,6 +31,9 @@ from .runner import BenchTest, Measurement, Runner, Settings, check_tools
 
 @dataclass(frozen=True)
 class BenchOptions:
+    """What `netlab bench` is asked: backends, tests, duration, parallel flows, whether to keep the labs,
+    and their names' prefix."""
+
     backends: tuple[Backend, ...]
     tests: tuple[BenchTest, ...]
     duration: int
@@ -41,6 +44,8 @@ class BenchOptions:
 
 @dataclass(frozen=True)
 class Result:
+    """One measurement with its backend, path kind and test."""
+
     backend: str
     path: str
     test: str
@@ -49,6 +54,8 @@ class Result:
 
 @dataclass
 class BenchRun:
+    """One `netlab bench` run as it goes: its options, the results so far, the labs it built or reused."""
+
     options: BenchOptions
     results: list[Result] = field(default_factory=list)
     labs: list[str] = field(default_factory=list)        # labs this run built or reused, to remove
