@@ -17,6 +17,8 @@ ENV_CONTAINER = "NETLAB_CONTAINER"
 
 @dataclass(frozen=True)
 class ProcRecord:
+    """A process netlab started, as the state file records it: whose it is, its pid and start time, its log."""
+
     pod: str
     container: str
     pid: int

@@ -203,6 +203,8 @@ def write_pod_files(files: str, pod_ip: str, hostname: str, resolv: str) -> None
 
 @dataclass(frozen=True)
 class Init:
+    """A pod's init as the kernel shows it: pid, start time, pod, and its network and PID namespaces."""
+
     pid: int
     start: int
     pod: str

@@ -31,6 +31,8 @@ from .teardown import DownResult, all_lab_names, down  # noqa: F401 (callers use
 
 @dataclass
 class UpResult:
+    """What `up` did: its plan, the namespaces it created, removed and kept, the containers it started."""
+
     plan: Plan
     created: int
     removed: int

@@ -21,6 +21,8 @@ from .record import LabRecord
 
 @dataclass
 class Timings:
+    """The wall time of each stage of a run, in order (`--timings` prints them)."""
+
     stages: list[tuple[str, float]] = field(default_factory=list)
     _t: float = field(default_factory=time.perf_counter)
 
@@ -87,6 +89,8 @@ def remove_placeholders(lab: str, record: LabRecord | None) -> None:
 
 @dataclass
 class DownResult:
+    """What `down` removed and stopped, the look-alike names it left alone, and its stages' times."""
+
     lab: str
     removed: int
     stopped: int
