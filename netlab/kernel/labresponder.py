@@ -130,6 +130,7 @@ class Control:
         # through the directory's descriptor: a Unix socket path is at most 107 bytes
         path = f"/proc/self/fd/{folder}/{CONTROL}"
         deadline = time.monotonic() + CONNECT_WAIT
+        pause = 0.002   # a responder just started is ready within milliseconds: asked often at first
         try:
             while True:
                 self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -141,7 +142,8 @@ class Control:
                     if not procs.alive(rec) or time.monotonic() > deadline:
                         raise OSError(err.errno, f"the lab's responder (pid {rec.pid}) does not answer on "
                                                  f"{lab_dir / CONTROL}: {err.strerror}") from err
-                    time.sleep(0.01)
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.05)
         finally:
             os.close(folder)
         self.sock.settimeout(ANSWER_TIMEOUT)

@@ -18,7 +18,6 @@ from ..model.impairment import Impairment
 from ..model.lab import LabFile
 from . import state
 from .record import ImpairmentRecord
-from .targets import resolve
 
 FILE, CLI = "file", "cli"
 
@@ -60,6 +59,7 @@ def _clear_if_there(netns_name: str, interface: str) -> None:
 
 def set_on(target: str, interface: str | None, impairment: Impairment, lab_name: str | None) -> ImpairmentRecord:
     """`netlab impair TARGET[:IFACE]`: put (or, empty, clear) an impairment; its record."""
+    from .targets import resolve   # lazily: `up` does not need it (start-up time)
     where = resolve(target, lab_name)
     made = ImpairmentRecord(where.name, where.netns, interface or "eth0", CLI, impairment)
     if not os.path.exists(netns.path(made.netns)):
@@ -76,5 +76,6 @@ def set_on(target: str, interface: str | None, impairment: Impairment, lab_name:
 
 def shown(target: str, interface: str | None, lab_name: str | None) -> Impairment:
     """What the kernel holds on the target's interface now."""
+    from .targets import resolve   # lazily: `up` does not need it (start-up time)
     where = resolve(target, lab_name)
     return tc.read(where.netns, interface or "eth0")

@@ -32,8 +32,11 @@ def check_tools(lab: LabFile) -> None:
 
 def rulesets(lab: LabFile, alloc: Allocation, ready: dict[str, bool]) -> dict[str, str]:
     """node namespace → its kube-proxy script (an `nft -f` script, or an `iptables-restore` input)."""
-    from ..core import endpoints, kubeproxy, kubeproxy_iptables
-    generate = kubeproxy_iptables.ruleset if lab.lab.kube_proxy_mode == "iptables" else kubeproxy.ruleset
+    from ..core import endpoints
+    if lab.lab.kube_proxy_mode == "iptables":
+        from ..core.kubeproxy_iptables import ruleset as generate
+    else:
+        from ..core.kubeproxy import ruleset as generate
     return {names.node_netns(lab.lab.name, node): generate(proxy)
             for node, proxy in endpoints.node_proxies(lab, alloc, ready).items()}
 

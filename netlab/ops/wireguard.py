@@ -6,26 +6,32 @@ import shutil
 import subprocess
 import sys
 
-from ..core import backends
-from ..core.backends import wireguard as wg_backend
+from typing import TYPE_CHECKING
+
+from ..core.backends import Backend
 from ..core.plan import Plan, Role
 from ..core.steps import WgPeer
 from ..errors import NetlabError
 from ..kernel import nodefs
-from ..kernel import wireguard as wg
 from ..kernel.apply import Kernel, probe_link_kinds
 from ..model.lab import LabFile
 from . import state
 
+if TYPE_CHECKING:
+    from ..kernel import wireguard as wg
+# the backend's module and the kernel side are imported by the functions that run for a WireGuard
+# lab only: `up` of any other lab does not load them (start-up time)
+
 
 def uses_wireguard(lab: LabFile) -> bool:
-    return backends.of(lab) is wg_backend.KIND
+    return lab.lab.backend == Backend.WIREGUARD
 
 
 def check(lab: LabFile) -> wg.Implementation | None:
     """Before anything is built: which implementation (or exit 1 naming what is missing)."""
     if not uses_wireguard(lab):
         return None
+    from ..kernel import wireguard as wg
     implementation, note = wg.choose(probe_link_kinds)
     if note:
         print(f"netlab: {note}", file=sys.stderr)
@@ -33,6 +39,7 @@ def check(lab: LabFile) -> wg.Implementation | None:
 
 
 def nodes_of(lab: LabFile, the_plan: Plan, implementation: wg.Implementation) -> wg.Nodes:
+    from ..kernel import wireguard as wg
     name = lab.lab.name
     roots = {n: nodefs.prepare(nodefs.node_root(state.lab_dir(name), n)) for n in the_plan.alloc.nodes}
     netns = {ns.subject: ns.name for ns in the_plan.namespaces if ns.role is Role.NODE}
@@ -43,6 +50,7 @@ def prepare(kernel: Kernel, lab: LabFile, the_plan: Plan, implementation: wg.Imp
     """Every node's keys exist before any device or peer is made (peers name each other's keys)."""
     if implementation is None:
         return
+    from ..kernel import wireguard as wg
     nodes = nodes_of(lab, the_plan, implementation)
     wg.ensure_keys(nodes.roots, lab.lab.options.psk)
     kernel.wireguard = nodes
@@ -57,6 +65,8 @@ def converge(kernel: Kernel, the_plan: Plan, built: set[str]) -> None:
     nodes = kernel.wireguard
     if nodes is None:
         return
+    from ..core.backends import wireguard as wg_backend
+    from ..kernel import wireguard as wg
     for ns in the_plan.namespaces:
         if ns.role is Role.NODE and ns.name not in built:
             if not wg.has_device(kernel.attach(ns.name), wg_backend.DEVICE):
@@ -76,6 +86,8 @@ def rotate(lab_name: str) -> list[str]:
        the handshakes, under the new key, find the new peer everywhere;
     3. each other node moves the AllowedIPs to the new peer and removes the old one.
     Returns the nodes re-keyed."""
+    from ..core.backends import wireguard as wg_backend
+    from ..kernel import wireguard as wg
     with state.locked(lab_name):
         record = state.load(lab_name)
         if record is None:
@@ -116,6 +128,7 @@ def rotate(lab_name: str) -> list[str]:
 
 
 def _psk(peer: wg.PeerState) -> list[str]:
+    from ..core.backends import wireguard as wg_backend
     return ["preshared-key", wg_backend.PSK_FILE] if peer.preshared else []
 
 

@@ -152,7 +152,7 @@ def _check_underlay(lab: LabSpec, net: Networking, check: DocChecker) -> None:
 
 def _check_racks(lab: LabSpec, got: Collected, check: DocChecker) -> None:
     """Refuse, before anything is built, a backend that cannot cross the VPC router between racks."""
-    l2 = backends.REGISTRY[lab.backend].l2
+    l2 = backends.kind(lab.backend).l2
     if l2 is None or not lab.nodes:
         return
     rack_of = {node.name: node.rack or ipam.DEFAULT_RACK for node in lab.nodes}

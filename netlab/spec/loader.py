@@ -7,7 +7,8 @@ from importlib import resources
 from ipaddress import IPv4Network
 
 from ..core import ipam
-from ..core.backends import DEFAULT, OPTIONS, REGISTRY, Backend
+from ..core import backends
+from ..core.backends import DEFAULT, OPTION_KEYS, Backend
 from ..model.checks import MISSING, DocChecker
 from .collected import Collected
 from .crosscheck import cross_check
@@ -210,7 +211,7 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
     check.label = f"Lab({name})" if name else "Lab"
     spec = check.mapping(raw.get("spec", MISSING), "spec", required=True)
     check.known_keys(spec, "spec", ("backend", "nodes", "scale", "underlay", "impairments", "kubeProxy", "dns")
-                     + tuple(o.key for _, o in OPTIONS))
+                     + tuple(key for _, key in OPTION_KEYS))
     proxy = check.mapping(spec.get("kubeProxy", MISSING), "spec.kubeProxy")
     check.known_keys(proxy, "spec.kubeProxy", ("mode",))
     mode = check.string(proxy.get("mode", MISSING), "spec.kubeProxy.mode")
@@ -229,7 +230,7 @@ def _load_lab(raw: dict, check: DocChecker, got: Collected) -> LabSpec | None:
                     "use one of: " + ", ".join(b.value for b in Backend))
         backend = DEFAULT   # keeps checking the rest; the error stops the build
     nodes = _load_nodes(spec, check, got)
-    on_underlay = REGISTRY[backend].pods_on_underlay
+    on_underlay = backends.kind(backend).pods_on_underlay
     if dns_enabled and on_underlay:
         check.error("spec.dns.enabled", f"backend {backend.value!r} cannot reach the cluster DNS Service: its pods "
                     "sit on the underlay, where kube-proxy's rules do not see them",
@@ -270,11 +271,14 @@ def _load_impairments(spec: dict, check: DocChecker) -> tuple[LinkImpairment, ..
 
 def _load_backend_options(spec: dict, check: DocChecker, backend: Backend, nodes: tuple[NodeSpec, ...]) -> object:
     """Every backend's spec.KEY is checked (each backend parses its own, and checks it against the
-    lab's nodes where it names some); the lab's backend's are kept."""
+    lab's nodes where it names some); the lab's backend's are kept (their defaults when absent)."""
     kept = None
-    for owner, schema in OPTIONS:
-        path = f"spec.{schema.key}"
-        raw = check.mapping(spec.get(schema.key, MISSING), path)
+    for owner, key in OPTION_KEYS:
+        path = f"spec.{key}"
+        raw = check.mapping(spec.get(key, MISSING), path)
+        if not raw and owner is not backend:
+            continue   # nothing of another backend's to check
+        schema = backends.options(owner)
         check.known_keys(raw, path, schema.fields)
         if raw and owner is not backend:
             check.error(path, f"{schema.key} options given for backend {backend.value!r}",

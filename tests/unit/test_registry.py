@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import typing
 
-from netlab.core.backends import KINDS, OPTIONS, REGISTRY, Backend
+import importlib
+
+from netlab.core.backends import OPTION_KEYS, TABLE, Backend, kind, options
 from netlab.core.steps import Step
 from netlab.kernel.apply import APPLIERS
 from netlab.model.checks import DocChecker
@@ -11,21 +13,24 @@ from netlab.model.yamlsrc import load_documents
 
 
 def test_every_backend_has_its_kind():
-    names = [kind.name for kind in KINDS]
+    names = [name for name, _, _ in TABLE]
     assert names == [b.value for b in Backend] and len(set(names)) == len(names)
-    assert set(REGISTRY) == set(Backend) and all(kind.name == name for name, kind in REGISTRY.items())
+    for name, module, key in TABLE:   # the table says what each module's KIND says
+        found = importlib.import_module(f"netlab.core.backends.{module}").KIND
+        assert found is kind(Backend(name)) and found.name == name
+        assert (found.options.key if found.options else None) == key
     assert Backend.HOST_GW == "host-gw" and Backend("ipvlan") is Backend.IPVLAN
 
 
 def test_backend_options_are_read_by_their_backend():
-    keys = [o.key for _, o in OPTIONS]
+    keys = [key for _, key in OPTION_KEYS]
     assert {"vxlan", "ipvlan"} <= set(keys) and len(set(keys)) == len(keys)
     assert not set(keys) & {"backend", "nodes", "scale", "underlay"}   # the Lab spec's own keys
-    for owner, options in OPTIONS:
+    for owner, key in OPTION_KEYS:
         check = DocChecker(load_documents("x: 1\n", "t.yaml")[0][0], [])
-        defaults = options.parse({}, check, f"spec.{options.key}")
+        defaults = options(owner).parse({}, check, f"spec.{key}")
         assert check.problems == []
-        assert type(defaults).__module__ == REGISTRY[owner].node_steps.__module__   # the backend's own module
+        assert type(defaults).__module__ == kind(owner).node_steps.__module__   # the backend's own module
 
 
 def test_every_step_kind_has_a_description_and_an_applier():

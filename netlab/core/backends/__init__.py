@@ -1,34 +1,50 @@
 """The backend registry: one BackendKind per backend module, looked up by the lab's backend.
 
-Adding a backend: a module defining KIND (see kind.py), and its line in KINDS below. The
-lab file's backend names (`Backend`) and its backend options (`spec.KEY`) come from here.
+Adding a backend: a module defining KIND (see kind.py), and its line in TABLE below. The lab
+file's backend names (`Backend`) and its backend options (`spec.KEY`) come from here. A backend's
+module is imported when a lab uses it (or names its options): `netlab up` of a vxlan lab does not
+load BIRD's configuration writer (start-up time). tests/unit/test_registry.py holds TABLE to
+each module's KIND.
 """
 from __future__ import annotations
 
+import importlib
 from enum import StrEnum
-from types import MappingProxyType
 
 from ...errors import Problem
 from ...model.lab import LabFile
-from . import bgp, hostgw, ipip, ipvlan, macvlan, vxlan, wireguard
 from .kind import BackendKind, Options
 
-KINDS: tuple[BackendKind, ...] = (
-    vxlan.KIND,
-    hostgw.KIND,
-    macvlan.KIND,
-    ipip.KIND,
-    ipvlan.KIND,
-    wireguard.KIND,
-    bgp.KIND,
+# the lab file's name, the module (in this package) defining its KIND, and its options' key (spec.KEY)
+TABLE: tuple[tuple[str, str, str | None], ...] = (
+    ("vxlan", "vxlan", "vxlan"),
+    ("host-gw", "hostgw", None),
+    ("macvlan", "macvlan", None),
+    ("ipip", "ipip", None),
+    ("ipvlan", "ipvlan", "ipvlan"),
+    ("wireguard", "wireguard", "wireguard"),
+    ("bgp", "bgp", "bgp"),
 )
 
 # spec.backend's values, e.g. Backend.HOST_GW == "host-gw"; what LabSpec.backend holds
-Backend = StrEnum("Backend", [(kind.name.upper().replace("-", "_"), kind.name) for kind in KINDS], module=__name__)
-REGISTRY: MappingProxyType[Backend, BackendKind] = MappingProxyType({Backend(kind.name): kind for kind in KINDS})
-DEFAULT = Backend(vxlan.KIND.name)   # flannel's default backend
-OPTIONS: tuple[tuple[Backend, Options], ...] = tuple(
-    (Backend(kind.name), kind.options) for kind in KINDS if kind.options is not None)
+Backend = StrEnum("Backend", [(name.upper().replace("-", "_"), name) for name, _, _ in TABLE], module=__name__)
+DEFAULT = Backend("vxlan")   # flannel's default backend
+OPTION_KEYS: tuple[tuple[Backend, str], ...] = tuple((Backend(name), key) for name, _, key in TABLE if key)
+_MODULES = {Backend(name): module for name, module, _ in TABLE}
+
+
+def kind(backend: Backend) -> BackendKind:
+    """The backend's KIND (its module imported on first use)."""
+    return importlib.import_module(f"{__name__}.{_MODULES[backend]}").KIND
+
+
+def options(backend: Backend) -> Options:
+    """The backend's lab-file options (for a backend whose TABLE line names a key)."""
+    found = kind(backend).options
+    assert found is not None, backend
+    return found
+
+
 KERNEL_OPTIONS = {   # link kind -> (kernel config option, module)
     "veth": ("CONFIG_VETH", "veth"), "bridge": ("CONFIG_BRIDGE", "bridge"),
     "vxlan": ("CONFIG_VXLAN", "vxlan"), "macvlan": ("CONFIG_MACVLAN", "macvlan"),
@@ -37,7 +53,7 @@ KERNEL_OPTIONS = {   # link kind -> (kernel config option, module)
 
 
 def of(lab: LabFile) -> BackendKind:
-    return REGISTRY[lab.lab.backend]
+    return kind(lab.lab.backend)
 
 
 def required_link_kinds(lab: LabFile) -> tuple[str, ...]:
