@@ -20,7 +20,7 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .procs import ENV_CONTAINER, ENV_LAB, ENV_POD, ProcRecord, start_time, wait_exited
 
@@ -296,6 +296,14 @@ class Survey:
     inits: list[Init]            # its pods' inits
     marked: list[ProcRecord]     # other processes carrying its marker (node daemons, tools, the responder)
     members: int                 # running processes in the inits' PID namespaces, inits not counted
+    # init pid -> a pidfd opened before it was proven: `stop` signals the very process, without reading
+    # its start time again (10,000 reads); an init without one (out of descriptors) is checked again
+    pidfds: dict[int, int] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for fd in self.pidfds.values():
+            os.close(fd)
+        self.pidfds.clear()
 
 
 def survey(lab: str, netns_inodes: set[int]) -> Survey:
@@ -306,6 +314,7 @@ def survey(lab: str, netns_inodes: set[int]) -> Survey:
         return Survey([], [], 0)
     inits: list[Init] = []
     marked: list[ProcRecord] = []
+    pidfds: dict[int, int] = {}
     spaces: dict[int, int] = {}   # pid -> its PID namespace
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -322,12 +331,22 @@ def survey(lab: str, netns_inodes: set[int]) -> Survey:
         if env.get(ENV_LAB.encode()) != lab.encode():
             continue
         try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        except OSError:
+            pidfd = None
+        try:
             init = _proven_init(pid, lab, env, net, spaces[pid])   # as inspect_init, from what was read above
         except OSError:
-            continue
+            init = None
         if init is not None:
             inits.append(init)
+            if pidfd is not None:
+                pidfds[pid] = pidfd
             continue
+        if pidfd is not None:
+            os.close(pidfd)
         start = start_time(pid)
         if start is not None:
             marked.append(ProcRecord(env.get(ENV_POD.encode(), b"").decode(),
@@ -335,13 +354,21 @@ def survey(lab: str, netns_inodes: set[int]) -> Survey:
     pods = {i.pidns for i in inits}
     own = {i.pid for i in inits}
     members = sum(1 for pid, space in spaces.items() if space in pods and pid not in own and not _zombie(pid))
-    return Survey(inits, marked, members)
+    return Survey(inits, marked, members, pidfds)
 
 
 def stop(found: Survey, containers: list[ProcRecord], grace: float = 2.0) -> int:
     """SIGTERM the recorded containers living in the PID namespaces of the survey's inits, wait up
     to `grace` for them, then SIGKILL the inits: the kernel kills whatever is left in each pod.
-    Returns the number of processes that were running in the pods (the survey counted them)."""
+    Returns the number of processes that were running in the pods (the survey counted them).
+    The survey's pidfds are closed."""
+    try:
+        return _stop(found, containers, grace)
+    finally:
+        found.close()
+
+
+def _stop(found: Survey, containers: list[ProcRecord], grace: float) -> int:
     inits = found.inits
     spaces = {i.pidns for i in inits}
     live = [r for r in containers if start_time(r.pid) == r.start and pidns_of(r.pid) in spaces]
@@ -352,11 +379,13 @@ def stop(found: Survey, containers: list[ProcRecord], grace: float = 2.0) -> int
             pass
     wait_exited(live, grace)
     for init in inits:
-        if start_time(init.pid) == init.start:
-            try:
+        try:
+            if init.pid in found.pidfds:
+                signal.pidfd_send_signal(found.pidfds[init.pid], signal.SIGKILL)
+            elif start_time(init.pid) == init.start:
                 os.kill(init.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        except ProcessLookupError:
+            pass
     return found.members
 
 

@@ -322,7 +322,7 @@ def _start_containers(launcher: sandbox.Launcher | None, the_plan: Plan, record:
         ns = the_plan.find(Role.POD, pod_rec.key)
         if ns is None:
             continue
-        workdir = str(lab_dir / "pods" / f"{pod_rec.namespace}.{pod_rec.name}")
+        workdir = str(state.pods_dir(lab, pod_rec.node) / f"{pod_rec.namespace}.{pod_rec.name}")
         init = running_inits.get(inodes[ns.name])
         if init is None:
             init = fresh[pod_rec.key]
@@ -407,8 +407,10 @@ def _pod_inits(launcher: sandbox.Launcher, lab: str, lab_dir, new: list[tuple[Po
     `running_pods` before a failure is raised, so that a rollback stops it."""
     starts = []
     (lab_dir / "pods").mkdir(mode=0o700, exist_ok=True)
+    for node in {pod_rec.node for pod_rec, _, _ in new}:
+        state.pods_dir(lab, node).mkdir(mode=0o700, exist_ok=True)
     for pod_rec, ns, resolv in new:
-        files = str(lab_dir / "pods" / f"{pod_rec.namespace}.{pod_rec.name}")
+        files = str(state.pods_dir(lab, pod_rec.node) / f"{pod_rec.namespace}.{pod_rec.name}")
         sandbox.write_pod_files(files, pod_rec.ip, ns.hostname, resolv)
         starts.append(sandbox.PodStart(ns.subject, netns.path(ns.name), ns.hostname, files,
                                        dns.pod_mounts(lab, pod_rec)))

@@ -107,33 +107,46 @@ def labs() -> list[str]:
         return []
 
 
-PARALLEL_FROM = 64   # pod folders: from how many they are removed from several threads
+REMOVERS = 8   # threads emptying the pods' folders of a lab of several nodes
 
 
-def _remove_entry(entry: os.DirEntry) -> None:
-    """A pod's file (unlinked) or folder (removed with what it holds; a symlink is unlinked, never followed)."""
+def pods_dir(lab: str, node: str) -> Path:
+    """The folder of a node's pods' files: each pod's hosts and resolv.conf, and the working folders of
+    its containers. One folder a node: a big lab's files go from several threads, each emptying its
+    own folder (on a disk-backed /run, unlinks in one folder wait for each other: 20,000 files took
+    0.97 s from 8 threads in one folder, 0.48 s in 100)."""
+    return lab_dir(lab) / "pods" / node
+
+
+def _empty(folder: str) -> None:
+    """Remove what a node's pods folder holds: files unlinked, folders removed with what they hold
+    (a symlink is unlinked, never followed)."""
     try:
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)
-        else:
-            os.unlink(entry.path)
+        entries = list(os.scandir(folder))
     except OSError:
-        pass
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass
 
 
 def remove(lab: str) -> None:
-    """Drop the lab's directory (the caller holds the lock), and the run dir if now empty. A big
-    lab's pod files (hosts and resolv.conf of each pod, the folders its containers run in) go from
-    several threads first: on a disk file system each unlink waits for its journal."""
+    """Drop the lab's directory (the caller holds the lock), and the run dir if now empty. The pods'
+    files go first, from several threads (a node's folder each) when the lab has several nodes."""
     folder = lab_dir(lab)
     try:
-        pods = list(os.scandir(folder / "pods"))
+        nodes = [e.path for e in os.scandir(folder / "pods") if e.is_dir(follow_symlinks=False)]
     except OSError:
-        pods = []
-    if len(pods) >= PARALLEL_FROM:
-        from concurrent.futures import ThreadPoolExecutor   # lazily: only big labs
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(_remove_entry, pods))
+        nodes = []
+    if len(nodes) > 1:
+        from concurrent.futures import ThreadPoolExecutor   # lazily: only labs of several nodes
+        with ThreadPoolExecutor(REMOVERS) as pool:
+            list(pool.map(_empty, nodes))
     shutil.rmtree(folder, ignore_errors=True)
     try:
         run_dir().rmdir()

@@ -129,6 +129,7 @@ def test_a_pod_is_a_sandbox(make_lab):
     # down's one pass over /proc finds what the separate scans find: both inits, the two sleeps
     inodes = {ino for ino in (netns.inode(n) for n in state.load(name).namespaces) if ino}
     found = sandbox.survey(name, inodes)
+    found.close()
     assert set(found.inits) == set(sandbox.find_inits(name, inodes)) and len(found.inits) == 2
     assert found.members == len(sandbox.members(found.inits)) == 2
     assert set(found.marked) == {r for r in procs.find_lab_processes(name, inodes)
