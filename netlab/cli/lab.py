@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from .. import names
 from .progress import print_timings, with_progress
+
+if TYPE_CHECKING:
+    from ..ops.record import LabRecord
 
 
 @click.command()
@@ -49,7 +53,7 @@ def up(file, dry_run, timings, quiet):
         click.echo(f"next: netlab status --name {name} · netlab ping SRC DST · netlab down --name {name}")
 
 
-def _wait_for_ports(record) -> None:
+def _wait_for_ports(record: LabRecord) -> None:
     """Containers were just started: give them a moment to bind their declared ports, so the
     next command (a curl, a probe) does not meet a server still starting. Not asked again: the
     pods whose ports the lab's responder holds, and those `up` found ready for a Service."""

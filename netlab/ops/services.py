@@ -7,12 +7,17 @@ imported by the functions that use them: a lab without Services does not load th
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..core.clusterip import KUBERNETES_SERVICE
 from ..core.ipam import Allocation
 from ..model.lab import LabFile
 from ..model.service import ServiceType
 from .record import EndpointRecord, LabRecord, ServicePortRecord, ServiceRecord
 from .. import names
+
+if TYPE_CHECKING:
+    from ..kernel.kubeproxy import Programming
 
 
 def wanted(lab: LabFile) -> bool:
@@ -78,7 +83,7 @@ def _udp_endpoints(services: tuple[ServiceRecord, ...]) -> set[tuple[str, str, i
     return found
 
 
-def start(lab: LabFile, alloc: Allocation, record: LabRecord, expected: dict[str, bool]):
+def start(lab: LabFile, alloc: Allocation, record: LabRecord, expected: dict[str, bool]) -> Programming | None:
     """While the pods start: every node's kube-proxy table as it will be once the `expected` pods are
     ready, programmed in the background (kube-proxy, too, programs a Service before its endpoints
     are ready). `converge` finishes it and programs again only the nodes whose rules turn out
@@ -90,7 +95,8 @@ def start(lab: LabFile, alloc: Allocation, record: LabRecord, expected: dict[str
 
 
 def converge(lab: LabFile, alloc: Allocation, record: LabRecord,
-             new_nodes: frozenset[str] = frozenset(), early=None) -> tuple[ServiceRecord, ...] | None:
+             new_nodes: frozenset[str] = frozenset(),
+             early: Programming | None = None) -> tuple[ServiceRecord, ...] | None:
     """Rewrite every node's kube-proxy table; the record's new Services (None: nothing to do).
     `new_nodes`: node namespaces made in this run, which hold no iptables mode's rules to clear;
     `early`: what `start` began (finished here; only the nodes whose rules differ are written again)."""
