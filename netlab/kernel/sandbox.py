@@ -338,8 +338,10 @@ def survey(lab: str, netns_inodes: set[int]) -> Survey:
             pidfd = None
         try:
             init = _proven_init(pid, lab, env, net, spaces[pid])   # as inspect_init, from what was read above
-        except OSError:
-            init = None
+        except OSError:   # gone meanwhile
+            if pidfd is not None:
+                os.close(pidfd)
+            continue
         if init is not None:
             inits.append(init)
             if pidfd is not None:
