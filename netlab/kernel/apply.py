@@ -210,17 +210,6 @@ class Kernel:
         if handle:
             handle.close()
 
-    def read_mark(self, name: str) -> str | None:
-        """The ownership mark (lo's alias) of a named namespace; None when absent or unreadable."""
-        try:
-            handle = self.attach(name)
-        except (OSError, NetlinkError):
-            return None
-        try:
-            return handle.nl.link(1).alias
-        except NetlinkError:
-            return None
-
     # -- steps ----------------------------------------------------------------------
     def apply(self, name: str, steps: tuple[Step, ...] | list[Step]) -> None:
         handle = self.handles[name]

@@ -43,7 +43,7 @@ def owned(kernel: Kernel, lab: str | None) -> dict[str, Mark]:
     names = [name for name in netns.listed() if lab is None or name.startswith(f"{lab}.")]
     # one after the other: reads from several threads (each switching its own namespace) measured
     # twice slower in all, the kernel serializing them
-    texts = [_mark_of(kernel.switch, name) for name in names]
+    texts = [read_mark(name, kernel.switch) for name in names]
     found: dict[str, Mark] = {}
     for name, text in zip(names, texts):
         mark = Mark.parse(text)
@@ -55,9 +55,15 @@ def owned(kernel: Kernel, lab: str | None) -> dict[str, Mark]:
     return found
 
 
-def _mark_of(switch: netns.Switcher, name: str) -> str | None:
-    """The mark of a named namespace, read through a netlink socket made inside it (nothing is kept
-    open); None when absent or unreadable."""
+def read_mark(name: str, switch: netns.Switcher | None = None) -> str | None:
+    """The mark of a named namespace (lo's alias), read through a netlink socket made inside it
+    (nothing is kept open); None when absent or unreadable. `switch`: the caller's, else its own."""
+    if switch is None:
+        switch = netns.Switcher()
+        try:
+            return read_mark(name, switch)
+        finally:
+            switch.close()
     try:
         fd = netns.open_ns(name)
     except OSError:

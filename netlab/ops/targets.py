@@ -79,11 +79,9 @@ def resolve(text: str, lab: str | None, *, allow_ip: bool = False) -> Target:
 def check_owned(target: Target) -> None:
     """Before entering a target's namespace: it must carry the mark of the target's lab, role and
     subject (the state file only names it; the kernel says whose it is)."""
-    from ..kernel.apply import Kernel   # lazily: pyroute2 only for the commands that enter a namespace
-    from ..kernel.inventory import Mark
+    from ..kernel.inventory import Mark, read_mark   # lazily: only for the commands that enter a namespace
     role = "pod" if target.kind == "pod" else "node"
-    with Kernel() as kernel:
-        mark = Mark.parse(kernel.read_mark(target.netns))
+    mark = Mark.parse(read_mark(target.netns))
     if mark is None and target.netns in netns.listed():
         pass   # there, without a mark: refused below
     elif mark is None:
