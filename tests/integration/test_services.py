@@ -21,7 +21,7 @@ from netlab.ops import lab as lab_ops, state
 from netlab.ops.record import LabRecord, PodRecord, ServiceRecord
 from netlab.spec import loader
 from tests.support.kernel import lab_namespaces, lab_processes, netlab
-from tests.support.labs import lab_name, without_dns
+from tests.support.labs import lab_name, lab_yaml, pod_yaml, without_dns
 
 pytestmark = pytest.mark.root
 
@@ -317,17 +317,7 @@ def conntrack_udp(ns: str, reply_src: str) -> int:
     return sum(1 for line in out.splitlines() if line.startswith("udp"))
 
 
-SILENT_ENDPOINT = """\
-apiVersion: kubeadm.k8s.io/v1beta4
-kind: ClusterConfiguration
-networking: {podSubnet: 172.16.0.0/16, serviceSubnet: 172.18.0.0/20, dnsDomain: cluster.local}
----
-apiVersion: netlab/v1alpha1
-kind: Lab
-metadata: {name: NAME}
-spec:
-  backend: vxlan
-  nodes: [{name: node-1}, {name: node-2}]
+WEB_SERVICE = """\
 ---
 apiVersion: v1
 kind: Service
@@ -335,20 +325,6 @@ metadata: {name: web, namespace: default}
 spec:
   selector: {app: web}
   ports: [{name: http, port: 80}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: served, namespace: default, labels: {app: web}}
-spec:
-  nodeName: node-1
-  containers: [{name: web, ports: [{containerPort: 80}]}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: silent, namespace: default, labels: {app: web}}
-spec:
-  nodeName: node-2
-  containers: [{name: web, command: [sleep, infinity], ports: [{containerPort: 80}]}]
 """
 
 
@@ -357,7 +333,9 @@ def test_an_endpoint_that_never_binds_is_left_out_of_the_rules_and_the_zone(tmp_
     became ready; a pod that never binds its port must then be taken out of both again."""
     name = lab_name("svcsilent")
     path = tmp_path / "silent.yaml"
-    path.write_text(SILENT_ENDPOINT.replace("name: NAME", f"name: {name}"))
+    path.write_text(lab_yaml(name, dns=True, pods=WEB_SERVICE + pod_yaml("served", "node-1", labels="app: web")
+                             + pod_yaml("silent", "node-2", labels="app: web", containers=(
+                                 "[{name: web, command: [sleep, infinity], ports: [{containerPort: 80}]}]"))))
     try:
         netlab("up", str(path), "-q", check=True)
         record = state.load(name)
