@@ -1,6 +1,7 @@
 """Container processes: started inside a pod's namespace, stopped only by recorded pid + start time."""
 from __future__ import annotations
 
+import errno
 import os
 import select
 import signal
@@ -107,6 +108,10 @@ def wait_exited(records: list[ProcRecord], timeout: float, reap: set[int] = froz
                 fd = os.pidfd_open(rec.pid)
             except ProcessLookupError:
                 continue
+            except OSError as err:
+                if err.errno == errno.EINVAL:   # its parent is reaping it right now: the pid has no process left
+                    continue
+                raise
             if start_time(rec.pid) == rec.start:   # the pidfd is the recorded process, not a reused pid
                 fds[fd] = rec
             else:
